@@ -1,0 +1,281 @@
+package config
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"reflect"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/strataconf/strata/codec"
+	etcdprov "github.com/strataconf/strata/providers/etcd"
+	"github.com/strataconf/strata/providers/env"
+	"github.com/strataconf/strata/providers/file"
+	"github.com/strataconf/strata/schema"
+)
+
+// Config is a typed configuration bound to its layers. Get returns the
+// current value from any goroutine without locking.
+type Config[T any] struct {
+	snap    atomic.Pointer[Snapshot[T]]
+	opts    options
+	log     *slog.Logger
+	secrets []string // config paths of fields tagged secret
+
+	// srcs is owned by Load until it returns, then by the reload loop.
+	srcs     []*source
+	etcd     *etcdprov.Provider
+	etcdData *etcdprov.Data // the initial read; the watch starts after it
+
+	onChange   subscribers[func(Change[T])]
+	onError    subscribers[func(error)]
+	inCallback atomic.Bool // set while the loop runs a subscriber
+
+	updates   chan update
+	cancel    context.CancelFunc
+	wg        sync.WaitGroup
+	closeOnce sync.Once
+}
+
+// Load reads every configured layer, merges them in order, binds the result
+// to a new T and validates it. It returns a Config holding that first
+// snapshot, or an error: ErrSource when a layer cannot be read (naming the
+// file, variable, key or endpoints), ErrInvalid (an *InvalidError naming
+// each failing path and where its value came from), or ErrUnknownKeys.
+//
+// ctx bounds the initial reads; an unreachable etcd fails within ctx's
+// deadline or the provider's request timeout, whichever is earlier.
+func Load[T any](ctx context.Context, opts ...Option) (*Config[T], error) {
+	typ := reflect.TypeFor[T]()
+	if typ.Kind() != reflect.Struct {
+		return nil, fmt.Errorf("config: Load needs a struct type, got %s", typ)
+	}
+	c := &Config[T]{opts: options{logger: slog.Default(), environ: os.Environ, watchEtcd: true, watchFiles: true}}
+	for _, o := range opts {
+		o(&c.opts)
+	}
+	c.log = c.opts.logger
+	c.secrets = schema.SecretPaths(typ)
+	if c.opts.etcd != nil {
+		c.etcd = etcdprov.New(c.opts.etcd, c.opts.etcdPrefix)
+	}
+
+	srcs, err := c.readSources(ctx)
+	if err != nil {
+		return nil, err
+	}
+	snap, err := c.candidate(srcs)
+	if err != nil {
+		return nil, err
+	}
+	c.srcs = srcs
+	c.snap.Store(snap)
+	c.start(c.etcdData)
+	return c, nil
+}
+
+// Get returns the current configuration. It never blocks and never
+// allocates; the value must be treated as read-only.
+func (c *Config[T]) Get() *T { return c.snap.Load().Value }
+
+// Snapshot returns the current snapshot: the value, the etcd revision and
+// the origin of every path.
+func (c *Config[T]) Snapshot() *Snapshot[T] { return c.snap.Load() }
+
+// Close stops every goroutine the Config started and waits for them, so no
+// subscriber runs after it returns. Get keeps returning the last value. It is
+// safe to call more than once; the etcd client given to WithEtcd is not
+// closed. Called from inside a subscriber, Close stops the Config without
+// waiting (the subscriber's own goroutine is the one that would stop).
+func (c *Config[T]) Close() error {
+	c.closeOnce.Do(func() {
+		c.cancel()
+		if !c.inCallback.Load() {
+			c.wg.Wait()
+		}
+	})
+	return nil
+}
+
+// readSources builds and reads the configured layers in precedence order.
+func (c *Config[T]) readSources(ctx context.Context) ([]*source, error) {
+	order := c.opts.order
+	if order == nil {
+		order = DefaultOrder
+	}
+	configured := map[Layer]bool{
+		LayerDefaults: c.opts.defaults != nil,
+		LayerFile:     len(c.opts.files) > 0,
+		LayerEnv:      c.opts.envSet,
+		LayerEtcd:     c.etcd != nil,
+	}
+	for l, on := range configured {
+		if on && !slices.Contains(order, l) {
+			return nil, fmt.Errorf("config: layer %q is configured but missing from WithOrder(%v)", l, order)
+		}
+	}
+	var srcs []*source
+	for _, l := range order {
+		if !configured[l] {
+			continue
+		}
+		switch l {
+		case LayerDefaults:
+			s, err := c.readDefaults()
+			if err != nil {
+				return nil, err
+			}
+			srcs = append(srcs, s)
+		case LayerFile:
+			for _, path := range c.opts.files {
+				s, err := readFile(path)
+				if err != nil {
+					return nil, err
+				}
+				srcs = append(srcs, s)
+			}
+		case LayerEnv:
+			p := env.New(c.opts.envPrefix, env.WithEnviron(c.opts.environ))
+			tree, vars := p.Read()
+			srcs = append(srcs, &source{layer: LayerEnv, name: c.opts.envPrefix, tree: tree, keys: vars})
+		case LayerEtcd:
+			d, err := c.etcd.Read(ctx)
+			if err != nil {
+				return nil, fmt.Errorf("%w: %w", ErrSource, err)
+			}
+			c.etcdData = d
+			s, err := etcdSource(c.etcd.Layout(), d)
+			if err != nil {
+				return nil, err
+			}
+			srcs = append(srcs, s)
+		default:
+			return nil, fmt.Errorf("config: unknown layer %q in WithOrder", l)
+		}
+	}
+	return srcs, nil
+}
+
+func (c *Config[T]) readDefaults() (*source, error) {
+	var d T
+	switch v := c.opts.defaults.(type) {
+	case T:
+		d = v
+	case *T:
+		if v == nil {
+			return nil, fmt.Errorf("config: WithDefaults got a nil *%s", reflect.TypeFor[T]())
+		}
+		d = *v
+	default:
+		return nil, fmt.Errorf("config: WithDefaults got %T, want %s or *%[2]s", c.opts.defaults, reflect.TypeFor[T]())
+	}
+	tree, err := codec.ToMap(d)
+	if err != nil {
+		return nil, fmt.Errorf("config: defaults: %w", err)
+	}
+	return &source{layer: LayerDefaults, tree: tree, keys: flatKeys(tree, "")}, nil
+}
+
+func readFile(path string) (*source, error) {
+	p, err := file.New(path)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrSource, err)
+	}
+	tree, err := p.Read()
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrSource, err)
+	}
+	return &source{layer: LayerFile, name: path, tree: tree, keys: flatKeys(tree, path)}, nil
+}
+
+func etcdSource(l etcdprov.Layout, d *etcdprov.Data) (*source, error) {
+	tree, keys, err := d.Tree(l)
+	if err != nil {
+		return nil, fmt.Errorf("%w: revision %d: %w", ErrSource, d.Revision, err)
+	}
+	return &source{layer: LayerEtcd, name: l.Prefix(), tree: tree, keys: keys, revision: d.Revision}, nil
+}
+
+// candidate merges srcs and binds and validates the result. It either
+// returns a complete snapshot or an error; it publishes nothing.
+func (c *Config[T]) candidate(srcs []*source) (*Snapshot[T], error) {
+	var rev int64
+	for _, s := range srcs {
+		if s.layer == LayerEtcd {
+			rev = s.revision
+		}
+	}
+	m := merge(srcs)
+	v := new(T)
+	unused, err := codec.Bind(m.tree, v)
+	if err != nil {
+		return nil, c.invalid(err, m.origins, rev)
+	}
+	if err := schema.Validate(v); err != nil {
+		return nil, c.invalid(err, m.origins, rev)
+	}
+	if len(unused) > 0 {
+		switch c.opts.unknown {
+		case UnknownFail:
+			return nil, fmt.Errorf("%w: %s", ErrUnknownKeys, describePaths(unused, m.origins))
+		case UnknownReport:
+			c.log.Warn("config: keys match no field", "type", reflect.TypeFor[T]().String(), "keys", describePaths(unused, m.origins))
+		}
+	}
+	return &Snapshot[T]{Value: v, Revision: rev, Origins: m.origins, Unknown: unused, Time: time.Now(), values: m.values, secrets: c.secrets}, nil
+}
+
+// invalid turns a bind or validation error into an *InvalidError whose
+// problems name the origin of each value and never show a secret.
+func (c *Config[T]) invalid(err error, origins map[string]Origin, rev int64) error {
+	ie := &InvalidError{Revision: rev, err: err}
+	var be *codec.BindError
+	var ve *schema.ValidationError
+	switch {
+	case errors.As(err, &be):
+		for _, fe := range be.Fields {
+			reason := fe.Err.Error()
+			if schema.IsSecret(c.secrets, fe.Path) {
+				reason = "cannot be bound (value hidden: the field is secret)"
+			}
+			o, _ := originOf(origins, fe.Path)
+			ie.Problems = append(ie.Problems, Problem{Path: fe.Path, Origin: o, Reason: reason})
+		}
+	case errors.As(err, &ve):
+		for _, fe := range ve.Fields {
+			reason := "failed " + fe.Rule
+			if fe.Param != "" {
+				reason += "=" + fe.Param
+			}
+			o, found := originOf(origins, fe.Path)
+			if found {
+				reason += " (value " + fe.Value + ")"
+			}
+			ie.Problems = append(ie.Problems, Problem{Path: fe.Path, Origin: o, Reason: reason})
+		}
+	default:
+		return fmt.Errorf("%w: %w", ErrInvalid, err)
+	}
+	sort.SliceStable(ie.Problems, func(i, j int) bool { return ie.Problems[i].Path < ie.Problems[j].Path })
+	return ie
+}
+
+// describePaths renders paths with their origins: "a.b (etcd key /p/data/a/b), c (file x.yaml)".
+func describePaths(paths []string, origins map[string]Origin) string {
+	parts := make([]string, len(paths))
+	for i, p := range paths {
+		if o, ok := originOf(origins, p); ok {
+			parts[i] = p + " (" + o.String() + ")"
+		} else {
+			parts[i] = p
+		}
+	}
+	return strings.Join(parts, ", ")
+}

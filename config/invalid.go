@@ -1,0 +1,59 @@
+package config
+
+import (
+	"strings"
+)
+
+// Problem is one reason a candidate configuration was rejected.
+type Problem struct {
+	// Path is the config path of the offending field ("db.port").
+	Path string
+	// Origin is where the offending value came from; zero when the value
+	// is missing (a required field) or its origin is unknown.
+	Origin Origin
+	// Reason says what is wrong: `cannot parse "abc" as int`,
+	// "failed max=65535 (value 70000)". Values of secret fields are masked.
+	Reason string
+}
+
+// String renders the problem on one line:
+// "port (etcd key /app/data/port): cannot parse \"abc\" as int".
+func (p Problem) String() string {
+	var b strings.Builder
+	b.WriteString(p.Path)
+	if p.Origin.Layer != "" {
+		b.WriteString(" (")
+		b.WriteString(p.Origin.String())
+		b.WriteString(")")
+	}
+	b.WriteString(": ")
+	b.WriteString(p.Reason)
+	return b.String()
+}
+
+// InvalidError is a candidate configuration that could not be bound to the
+// type or failed validation. errors.Is(err, ErrInvalid) holds for it, and
+// errors.As finds the underlying *codec.BindError or
+// *schema.ValidationError.
+type InvalidError struct {
+	// Problems lists every failing field, sorted by path.
+	Problems []Problem
+	// Revision is the etcd revision of the candidate; 0 without etcd.
+	Revision int64
+	err      error
+}
+
+// Error lists every problem on one line.
+func (e *InvalidError) Error() string {
+	parts := make([]string, len(e.Problems))
+	for i, p := range e.Problems {
+		parts[i] = p.String()
+	}
+	return ErrInvalid.Error() + ": " + strings.Join(parts, "; ")
+}
+
+// Is reports whether target is ErrInvalid.
+func (e *InvalidError) Is(target error) bool { return target == ErrInvalid }
+
+// Unwrap returns the *codec.BindError or *schema.ValidationError.
+func (e *InvalidError) Unwrap() error { return e.err }

@@ -1,0 +1,74 @@
+// Package etcd reads and watches the configuration stored under one etcd
+// prefix. It knows nothing of the Go type the configuration is bound to: it
+// deals in keys, values and revisions (see Layout for the key layout).
+package etcd
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+)
+
+// DefaultRequestTimeout bounds one read when the caller's context has no
+// earlier deadline.
+const DefaultRequestTimeout = 5 * time.Second
+
+// Provider reads (and, from the hot-reload work on, watches) the data keys
+// of one prefix through an injected client.
+type Provider struct {
+	cli     *clientv3.Client
+	layout  Layout
+	timeout time.Duration
+	state   watchState
+}
+
+// Option configures a Provider.
+type Option func(*Provider)
+
+// WithRequestTimeout bounds each read; zero or negative means
+// DefaultRequestTimeout.
+func WithRequestTimeout(d time.Duration) Option {
+	return func(p *Provider) {
+		if d > 0 {
+			p.timeout = d
+		}
+	}
+}
+
+// New returns a provider of prefix read through cli. The client stays the
+// caller's: the provider never closes it.
+func New(cli *clientv3.Client, prefix string, opts ...Option) *Provider {
+	p := &Provider{cli: cli, layout: NewLayout(prefix), timeout: DefaultRequestTimeout}
+	for _, o := range opts {
+		o(p)
+	}
+	return p
+}
+
+// Layout returns the key layout of the provider's prefix.
+func (p *Provider) Layout() Layout { return p.layout }
+
+// Read returns every data key of the prefix at one revision (a single ranged
+// Get, so the result is consistent). An unreachable cluster makes it fail
+// within the request timeout with an error naming the endpoints.
+func (p *Provider) Read(ctx context.Context) (*Data, error) {
+	ctx, cancel := context.WithTimeout(ctx, p.timeout)
+	defer cancel()
+	resp, err := p.cli.Get(ctx, p.layout.Data(), clientv3.WithPrefix())
+	if err != nil {
+		return nil, p.wrap("read "+p.layout.Data(), err)
+	}
+	d := &Data{Revision: resp.Header.Revision, KVs: make(map[string][]byte, len(resp.Kvs))}
+	for _, kv := range resp.Kvs {
+		d.KVs[string(kv.Key)] = kv.Value
+	}
+	return d, nil
+}
+
+// wrap names the endpoints in an error from the client.
+func (p *Provider) wrap(op string, err error) error {
+	return fmt.Errorf("etcd [%s]: %s: %w", strings.Join(p.cli.Endpoints(), ","), op, err)
+}

@@ -1,0 +1,201 @@
+package etcd
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
+	clientv3 "go.etcd.io/etcd/client/v3"
+)
+
+// Update is one step of the watched data.
+type Update struct {
+	// Data is the full content of the prefix after the step.
+	Data *Data
+	// Resync is true when Data comes from a re-read of the prefix (the
+	// watch's history was compacted away) rather than from watch events:
+	// the change since the previous update may span many revisions.
+	Resync bool
+}
+
+// WatchState describes a running watch, for health checks and metrics.
+type WatchState struct {
+	// Watching is true while a watch stream is open and has not failed.
+	Watching bool
+	// Revision is the last revision applied; the watch resumes after it.
+	Revision int64
+	// Reconnects counts watch streams re-established after a failure.
+	Reconnects int64
+	// Resyncs counts re-reads of the prefix after compaction.
+	Resyncs int64
+	// LastError is the most recent failure, nil if there was none.
+	LastError error
+	// LastErrorTime is when LastError happened.
+	LastErrorTime time.Time
+}
+
+// errWatchClosed reports a watch channel that closed without an error.
+var errWatchClosed = errors.New("watch channel closed")
+
+// Backoff bounds between watch retries.
+const (
+	minBackoff = 50 * time.Millisecond
+	maxBackoff = 5 * time.Second
+)
+
+// watchState is shared between the watching goroutine (writer) and State
+// (readers).
+type watchState struct {
+	mu sync.Mutex
+	s  WatchState
+}
+
+func (w *watchState) update(fn func(*WatchState)) {
+	w.mu.Lock()
+	fn(&w.s)
+	w.mu.Unlock()
+}
+
+// State returns the state of the provider's watch.
+func (p *Provider) State() WatchState {
+	p.state.mu.Lock()
+	defer p.state.mu.Unlock()
+	return p.state.s
+}
+
+// Watch follows the prefix from from.Revision+1 until ctx is done and
+// returns ctx's error. For every etcd revision that touches a data key it
+// calls fn once with the full new data (all events of one revision, one
+// transaction, arrive together), in revision order, never skipping or
+// repeating a revision. When the history it needs was compacted away it
+// re-reads the prefix and calls fn once with Resync set.
+//
+// A failed or closed watch channel is not silence: the watch is opened again
+// from the last applied revision with jittered exponential backoff, and
+// the failure is recorded in State. Watch requires a leader, so a member cut
+// off from the cluster makes the client move on. fn runs on Watch's
+// goroutine; while it runs no further events are applied.
+func (p *Provider) Watch(ctx context.Context, from *Data, fn func(Update)) error {
+	kvs := maps.Clone(from.KVs)
+	if kvs == nil {
+		kvs = make(map[string][]byte)
+	}
+	rev := from.Revision
+	p.state.update(func(s *WatchState) { s.Revision = rev })
+	backoff := minBackoff
+	for {
+		err := p.watchOnce(ctx, kvs, &rev, fn, &backoff)
+		if ctx.Err() != nil {
+			p.state.update(func(s *WatchState) { s.Watching = false })
+			return ctx.Err()
+		}
+		p.state.update(func(s *WatchState) {
+			s.Watching = false
+			s.LastError = err
+			s.LastErrorTime = time.Now()
+		})
+		if errors.Is(err, rpctypes.ErrCompacted) {
+			d, err := p.resync(ctx, &backoff)
+			if err != nil {
+				return err // ctx is done
+			}
+			kvs, rev = maps.Clone(d.KVs), d.Revision
+			p.state.update(func(s *WatchState) { s.Resyncs++; s.Revision = rev })
+			fn(Update{Data: d, Resync: true})
+			continue
+		}
+		if !sleep(ctx, jitter(backoff)) {
+			return ctx.Err()
+		}
+		backoff = min(2*backoff, maxBackoff)
+		p.state.update(func(s *WatchState) { s.Reconnects++ })
+	}
+}
+
+// watchOnce runs one watch stream from *rev+1 until it fails.
+func (p *Provider) watchOnce(ctx context.Context, kvs map[string][]byte, rev *int64, fn func(Update), backoff *time.Duration) error {
+	wctx, cancel := context.WithCancel(clientv3.WithRequireLeader(ctx))
+	defer cancel()
+	wch := p.cli.Watch(wctx, p.layout.Data(), clientv3.WithPrefix(), clientv3.WithRev(*rev+1), clientv3.WithProgressNotify())
+	p.state.update(func(s *WatchState) { s.Watching = true })
+	for resp := range wch {
+		if resp.CompactRevision != 0 {
+			return fmt.Errorf("watch from revision %d: %w (compacted at %d)", *rev+1, rpctypes.ErrCompacted, resp.CompactRevision)
+		}
+		if err := resp.Err(); err != nil {
+			return p.wrap(fmt.Sprintf("watch %s from revision %d", p.layout.Data(), *rev+1), err)
+		}
+		*backoff = minBackoff
+		if resp.IsProgressNotify() {
+			if resp.Header.Revision > *rev {
+				*rev = resp.Header.Revision
+				p.state.update(func(s *WatchState) { s.Revision = *rev })
+			}
+			continue
+		}
+		evs := resp.Events
+		for len(evs) > 0 {
+			r := evs[0].Kv.ModRevision
+			n := 1
+			for n < len(evs) && evs[n].Kv.ModRevision == r {
+				n++
+			}
+			if r <= *rev { // already applied (a resumed stream may repeat)
+				evs = evs[n:]
+				continue
+			}
+			for _, ev := range evs[:n] {
+				if ev.Type == clientv3.EventTypeDelete {
+					delete(kvs, string(ev.Kv.Key))
+				} else {
+					kvs[string(ev.Kv.Key)] = ev.Kv.Value
+				}
+			}
+			*rev = r
+			p.state.update(func(s *WatchState) { s.Revision = r })
+			fn(Update{Data: &Data{Revision: r, KVs: maps.Clone(kvs)}})
+			evs = evs[n:]
+		}
+	}
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	return p.wrap("watch "+p.layout.Data(), errWatchClosed)
+}
+
+// resync re-reads the prefix until it succeeds or ctx is done.
+func (p *Provider) resync(ctx context.Context, backoff *time.Duration) (*Data, error) {
+	for {
+		d, err := p.Read(ctx)
+		if err == nil {
+			return d, nil
+		}
+		p.state.update(func(s *WatchState) { s.LastError, s.LastErrorTime = err, time.Now() })
+		if !sleep(ctx, jitter(*backoff)) {
+			return nil, ctx.Err()
+		}
+		*backoff = min(2**backoff, maxBackoff)
+	}
+}
+
+// jitter spreads d over [d/2, d) so that many watchers do not retry in step.
+func jitter(d time.Duration) time.Duration {
+	return d/2 + rand.N(d/2+1)
+}
+
+// sleep waits d or until ctx is done; it reports whether d elapsed.
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}

@@ -1,0 +1,229 @@
+// Package schema validates configuration structs and reports failures by
+// config path.
+//
+// Rules are go-playground/validator `validate:"..."` tags. Paths are built
+// from config keys (codec.FieldKey: the koanf tag name, else the lower-case
+// field name), never from Go names:
+//
+//	db.port             nested struct field
+//	servers[0].host     slice or array element (dive)
+//	labels[env]         map value or key (dive, keys), the key rendered with %v
+//
+// Embedded and `koanf:",squash"` structs add no path element. An exported
+// field tagged `koanf:"-"` is not configuration; if it carries rules, its
+// failures are reported under its Go field name.
+//
+// A field tagged `secret:"true"`, and every field below it, has its value
+// masked as "******" in errors.
+package schema
+
+import (
+	"errors"
+	"fmt"
+	"reflect"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/go-playground/validator/v10"
+
+	"github.com/strataconf/strata/codec"
+)
+
+// Masked replaces the value of a secret field wherever it would be shown.
+const Masked = "******"
+
+// secretMark prefixes the validator name of a secret field, so that a
+// failure's namespace tells whether it lies at or under a secret field. It is
+// removed before a path is reported.
+const secretMark = "\x00"
+
+var validate = newValidator()
+
+func newValidator() *validator.Validate {
+	v := validator.New(validator.WithRequiredStructEnabled(), validator.WithTagNameFuncBlankOmit())
+	v.RegisterTagNameFunc(func(f reflect.StructField) string {
+		key, inline, ok := codec.FieldKey(f)
+		switch {
+		case !ok:
+			key = f.Name
+		case inline:
+			key = "" // validator adds no namespace element for a blank name
+		}
+		if isSecretField(f) {
+			key = secretMark + key
+		}
+		return key
+	})
+	return v
+}
+
+// ValidationError lists every field of a configuration that failed its rules.
+type ValidationError struct {
+	Fields []FieldError // sorted by Path
+}
+
+// Error returns all failures on one line, e.g.
+// `invalid config: db.port: failed max=65535 (value 70000); name: failed required (value "")`.
+func (e *ValidationError) Error() string {
+	var b strings.Builder
+	b.WriteString("invalid config: ")
+	for i, f := range e.Fields {
+		if i > 0 {
+			b.WriteString("; ")
+		}
+		b.WriteString(f.String())
+	}
+	return b.String()
+}
+
+// FieldError is one failed rule of one field.
+type FieldError struct {
+	Path   string // config path: "db.port", "servers[0].host", "labels[env]"
+	Rule   string // validator tag, e.g. "max", "required", "oneof"
+	Param  string // the rule's parameter, e.g. "65535"; empty if none
+	Value  string // the rejected value rendered with %v, or Masked when Secret
+	Secret bool   // the field, or a struct field above it, is tagged `secret:"true"`
+}
+
+// String returns e.g. "db.port: failed max=65535 (value 70000)". The value
+// is quoted when it is empty or holds spaces, quotes, ';' or unprintable
+// characters, so the text stays on one line and unambiguous.
+func (e FieldError) String() string {
+	rule := e.Rule
+	if e.Param != "" {
+		rule += "=" + e.Param
+	}
+	value := e.Value
+	if e.Secret {
+		value = Masked
+	} else if needsQuote(value) {
+		value = strconv.Quote(value)
+	}
+	return fmt.Sprintf("%s: failed %s (value %s)", e.Path, rule, value)
+}
+
+func needsQuote(s string) bool {
+	if s == "" {
+		return true
+	}
+	for _, r := range s {
+		if r == ' ' || r == '"' || r == ';' || !strconv.IsPrint(r) {
+			return true
+		}
+	}
+	return false
+}
+
+// Validate checks v (a struct or pointer to struct) against its
+// `validate:"..."` tags. It returns nil or a *ValidationError listing every
+// failing field. A nil pointer, a non-struct, or a malformed rule gives a
+// plain error.
+func Validate(v any) (err error) {
+	rv := reflect.ValueOf(v)
+	for rv.Kind() == reflect.Pointer {
+		if rv.IsNil() {
+			return fmt.Errorf("validate: nil %s", rv.Type())
+		}
+		rv = rv.Elem()
+	}
+	if rv.Kind() != reflect.Struct {
+		return fmt.Errorf("validate: %T is not a struct", v)
+	}
+	defer func() {
+		// validator panics on malformed tags (unknown rule, dive on a scalar).
+		if r := recover(); r != nil {
+			err = fmt.Errorf("validate %s: %v", rv.Type(), r)
+		}
+	}()
+	verr := validate.Struct(rv.Interface())
+	var fes validator.ValidationErrors
+	if !errors.As(verr, &fes) {
+		if verr != nil {
+			return fmt.Errorf("validate %s: %w", rv.Type(), verr)
+		}
+		return nil
+	}
+	top := rv.Type().Name() // validator's first namespace element
+	out := &ValidationError{Fields: make([]FieldError, 0, len(fes))}
+	for _, fe := range fes {
+		ns := fe.Namespace()
+		secret := strings.Contains(ns, secretMark)
+		// an inline secret struct is named secretMark alone: drop its element
+		path := strings.ReplaceAll(strings.ReplaceAll(ns, secretMark+".", ""), secretMark, "")
+		if top != "" {
+			path = strings.TrimPrefix(strings.TrimPrefix(path, top), ".")
+		}
+		value := Masked
+		if !secret {
+			value = fmt.Sprintf("%v", fe.Value())
+		}
+		out.Fields = append(out.Fields, FieldError{
+			Path:   path,
+			Rule:   fe.Tag(),
+			Param:  fe.Param(),
+			Value:  value,
+			Secret: secret,
+		})
+	}
+	sort.SliceStable(out.Fields, func(i, j int) bool { return out.Fields[i].Path < out.Fields[j].Path })
+	return out
+}
+
+// SecretPaths returns the config paths of fields tagged `secret:"true"` in t
+// (a struct type or pointer to one), recursing into nested structs, in field
+// order; e.g. ["db.password", "token"]. Used to mask values in logs and
+// output. Fields inside slice or map elements are not listed: tag the slice
+// or map field itself to mask it. A non-struct t gives nil.
+func SecretPaths(t reflect.Type) []string {
+	var paths []string
+	secretPaths(t, "", false, map[reflect.Type]bool{}, &paths)
+	return paths
+}
+
+func secretPaths(t reflect.Type, prefix string, secret bool, seen map[reflect.Type]bool, paths *[]string) {
+	for t != nil && t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if t == nil || t.Kind() != reflect.Struct || seen[t] {
+		return
+	}
+	seen[t] = true // guards recursive types along the current branch
+	defer delete(seen, t)
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		key, inline, ok := codec.FieldKey(f)
+		if !ok {
+			continue
+		}
+		s := secret || isSecretField(f)
+		if inline {
+			secretPaths(f.Type, prefix, s, seen, paths)
+			continue
+		}
+		if s {
+			*paths = append(*paths, prefix+key)
+			continue
+		}
+		secretPaths(f.Type, prefix+key+".", false, seen, paths)
+	}
+}
+
+// IsSecret reports whether path (dotted, e.g. "db.password" or
+// "db.password.x") is, or lies under, one of paths. An element suffix such as
+// "tokens[0]" lies under "tokens".
+func IsSecret(paths []string, path string) bool {
+	for _, p := range paths {
+		if strings.HasPrefix(path, p) {
+			if rest := path[len(p):]; rest == "" || rest[0] == '.' || rest[0] == '[' {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func isSecretField(f reflect.StructField) bool {
+	s, _ := strconv.ParseBool(f.Tag.Get("secret"))
+	return s
+}
