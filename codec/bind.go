@@ -1,0 +1,287 @@
+package codec
+
+import (
+	"errors"
+	"fmt"
+	"reflect"
+	"slices"
+	"sort"
+	"strings"
+)
+
+// Bind decodes tree onto dst, a non-nil pointer to a struct. Leaf values in
+// tree are either strings (text written by `etcdctl put` or read from an
+// environment variable) or typed values from a parsed document (string,
+// bool, int, int64, uint64, float64, []any, map[string]any, time.Time from
+// TOML or YAML) or Go values of the exact field type (from ToMap of struct
+// defaults). It returns the paths in tree that match no field ("unused",
+// sorted, dotted like "db.extra"), and an error that is a *BindError when
+// one or more fields could not be set.
+//
+// A key matches the field whose config key (see FieldKey) equals it; failing
+// that, one that equals it ignoring case (when several keys do, the first in
+// sorted order; the others are unused). Paths in errors and in unused are
+// spelled as the tree spells them. A nil value leaves its field unchanged.
+// Text for numbers, bools and durations may have surrounding white space.
+//
+// Slices are bound from []any, from JSON text "[...]", or from a mapping
+// with keys exactly "0".."n-1"; a bound slice replaces the old one. Maps are
+// bound from a mapping or JSON text "{...}" and merged into the old map.
+//
+// Bind is all or nothing: when it returns an error, *dst is left as it was.
+// It never writes through pointers, maps or slices that *dst held before:
+// those are copied.
+func Bind(tree map[string]any, dst any) (unused []string, err error) {
+	rv := reflect.ValueOf(dst)
+	if rv.Kind() != reflect.Pointer || rv.IsNil() || rv.Elem().Kind() != reflect.Struct {
+		return nil, fmt.Errorf("codec: Bind needs a non-nil pointer to a struct, got %T", dst)
+	}
+	tmp := reflect.New(rv.Elem().Type()).Elem()
+	tmp.Set(rv.Elem())
+	var d decoder
+	d.bindStruct(at{}, tree, tmp)
+	sort.Strings(d.unused)
+	if len(d.errs) > 0 {
+		return d.unused, d.bindError()
+	}
+	rv.Elem().Set(tmp)
+	return d.unused, nil
+}
+
+// BindError lists every field Bind could not set.
+type BindError struct {
+	Fields []*FieldError // sorted by Path
+}
+
+// Error lists the failures, as in
+// `cannot bind port: cannot parse "abc" as int; db.timeout: ...`.
+func (e *BindError) Error() string {
+	parts := make([]string, len(e.Fields))
+	for i, f := range e.Fields {
+		parts[i] = f.Error()
+	}
+	return "cannot bind " + strings.Join(parts, "; ")
+}
+
+// Unwrap returns the field errors, for errors.As and errors.Is.
+func (e *BindError) Unwrap() []error {
+	errs := make([]error, len(e.Fields))
+	for i, f := range e.Fields {
+		errs[i] = f
+	}
+	return errs
+}
+
+// FieldError is one value that could not be converted to its field's type.
+type FieldError struct {
+	Path  string // dotted path in the tree, as "db.port" or "servers.0.host"
+	Value any    // the value at Path; nil for a field tagged `secret:"true"`
+	Err   error  // the reason, as `cannot parse "abc" as int`
+}
+
+// Error returns the path and the reason, as `port: cannot parse "abc" as int`.
+func (e *FieldError) Error() string {
+	if e.Path == "" {
+		return e.Err.Error()
+	}
+	return e.Path + ": " + e.Err.Error()
+}
+
+// Unwrap returns the reason.
+func (e *FieldError) Unwrap() error { return e.Err }
+
+// at is where in the tree a value is being decoded.
+type at struct {
+	path   string
+	secret bool // under a field tagged secret:"true": keep the value out of errors
+}
+
+func (a at) child(key string) at {
+	if a.path != "" {
+		key = a.path + "." + key
+	}
+	return at{path: key, secret: a.secret}
+}
+
+// decoder collects what goes wrong while decoding a tree.
+type decoder struct {
+	errs   []*FieldError
+	unused []string
+}
+
+func (d *decoder) fail(a at, v any, err error) {
+	if a.secret {
+		v = nil
+		err = errors.New("invalid value (hidden: secret field)")
+	}
+	d.errs = append(d.errs, &FieldError{Path: a.path, Value: v, Err: err})
+}
+
+func (d *decoder) failf(a at, v any, format string, args ...any) {
+	d.fail(a, v, fmt.Errorf(format, args...))
+}
+
+func (d *decoder) bindError() *BindError {
+	sort.SliceStable(d.errs, func(i, j int) bool { return d.errs[i].Path < d.errs[j].Path })
+	return &BindError{Fields: d.errs}
+}
+
+// bindStruct decodes the entries of m onto the fields of sv, an addressable
+// struct, and records the keys that match no field.
+func (d *decoder) bindStruct(a at, m map[string]any, sv reflect.Value) {
+	fields := structFields(sv.Type())
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+
+	exact := make(map[string]bool, len(fields))
+	for _, f := range fields {
+		exact[f.key] = true
+	}
+	used := make(map[string]bool, len(m))
+	for _, f := range fields {
+		key, ok := f.key, false
+		if _, ok = m[key]; !ok {
+			// Fall back to a key equal but for case that no field claims
+			// exactly and no earlier field took.
+			for _, k := range keys {
+				if !exact[k] && !used[k] && strings.EqualFold(k, f.key) {
+					key, ok = k, true
+					break
+				}
+			}
+		}
+		if !ok {
+			continue
+		}
+		used[key] = true
+		v := m[key]
+		fa := a.child(key)
+		fa.secret = fa.secret || f.secret
+		if isNil(v) {
+			continue
+		}
+		fv, err := fieldForWrite(sv, f.index)
+		if err != nil {
+			d.fail(fa, v, err)
+			continue
+		}
+		d.decode(fa, v, fv)
+	}
+	for _, k := range keys {
+		if !used[k] {
+			d.unused = append(d.unused, a.child(k).path)
+		}
+	}
+}
+
+// field is one configuration field of a struct type, possibly promoted from
+// an inline (embedded or squashed) struct.
+type field struct {
+	key    string
+	index  []int
+	depth  int
+	secret bool
+}
+
+// structFields lists the configuration fields of struct type t. A key
+// defined at a shallower inline depth hides the same key deeper down; at
+// equal depth the first in declaration order wins.
+func structFields(t reflect.Type) []field {
+	var all []field
+	visiting := map[reflect.Type]bool{t: true}
+	var walk func(t reflect.Type, index []int, depth int, secret bool)
+	walk = func(t reflect.Type, index []int, depth int, secret bool) {
+		for i := range t.NumField() {
+			sf := t.Field(i)
+			key, inline, ok := FieldKey(sf)
+			if !ok {
+				continue
+			}
+			idx := append(slices.Clip(index), i)
+			sec := secret || sf.Tag.Get("secret") == "true"
+			if !inline {
+				all = append(all, field{key: key, index: idx, depth: depth, secret: sec})
+				continue
+			}
+			ft := sf.Type
+			if ft.Kind() == reflect.Pointer {
+				ft = ft.Elem()
+			}
+			if ft.Kind() != reflect.Struct || visiting[ft] {
+				continue
+			}
+			visiting[ft] = true
+			walk(ft, idx, depth+1, sec)
+			delete(visiting, ft)
+		}
+	}
+	walk(t, nil, 0, false)
+	sort.SliceStable(all, func(i, j int) bool { return all[i].depth < all[j].depth })
+	seen := make(map[string]bool, len(all))
+	out := all[:0]
+	for _, f := range all {
+		if !seen[f.key] {
+			seen[f.key] = true
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+// fieldForWrite returns the field of sv at index, allocating the inline
+// pointers on the way. A pointer sv already held is replaced by a copy of
+// its target, so the old target is never written.
+func fieldForWrite(sv reflect.Value, index []int) (reflect.Value, error) {
+	v := sv
+	for i, x := range index {
+		if i > 0 && v.Kind() == reflect.Pointer {
+			if v.CanSet() {
+				p := reflect.New(v.Type().Elem())
+				if !v.IsNil() {
+					p.Elem().Set(v.Elem())
+				}
+				v.Set(p)
+			} else if v.IsNil() {
+				return reflect.Value{}, fmt.Errorf("cannot set embedded pointer to unexported struct %s", v.Type().Elem())
+			}
+			v = v.Elem()
+		}
+		v = v.Field(x)
+	}
+	if !v.CanSet() {
+		return reflect.Value{}, errors.New("field cannot be set")
+	}
+	return v, nil
+}
+
+// fieldForRead returns the field of sv at index; ok is false when an inline
+// pointer on the way is nil.
+func fieldForRead(sv reflect.Value, index []int) (reflect.Value, bool) {
+	v := sv
+	for i, x := range index {
+		if i > 0 && v.Kind() == reflect.Pointer {
+			if v.IsNil() {
+				return reflect.Value{}, false
+			}
+			v = v.Elem()
+		}
+		v = v.Field(x)
+	}
+	return v, true
+}
+
+// isNil reports whether v is nil or a nil pointer, map, slice or interface.
+func isNil(v any) bool {
+	if v == nil {
+		return true
+	}
+	rv := reflect.ValueOf(v)
+	switch rv.Kind() {
+	case reflect.Pointer, reflect.Map, reflect.Slice, reflect.Interface, reflect.Func, reflect.Chan:
+		return rv.IsNil()
+	}
+	return false
+}

@@ -1,0 +1,164 @@
+// Package codec turns configuration documents (JSON, YAML, TOML) into nested
+// maps and back, and binds a nested tree of values onto a typed Go struct.
+//
+// A tree is a map[string]any whose inner mappings are map[string]any and
+// whose sequences are []any. Its leaves are text (as written by `etcdctl put`
+// or read from the environment), typed values from a parsed document, or Go
+// values taken from a struct by ToMap. Bind accepts all three.
+package codec
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"path/filepath"
+	"strings"
+
+	kjson "github.com/knadh/koanf/parsers/json"
+	ktoml "github.com/knadh/koanf/parsers/toml/v2"
+	kyaml "github.com/knadh/koanf/parsers/yaml"
+	"go.yaml.in/yaml/v3"
+)
+
+// Codec converts between a document's bytes and a nested map.
+//
+// Unmarshal returns a normalised tree (see the package documentation); empty
+// input gives an empty map. A malformed document, or one whose top level is
+// not a mapping, gives an error that wraps a *SyntaxError. Marshal writes
+// keys in sorted order, so equal maps give equal bytes.
+type Codec interface {
+	Unmarshal(b []byte) (map[string]any, error)
+	Marshal(m map[string]any) ([]byte, error)
+}
+
+// The codecs of the supported formats. JSON output is indented by two
+// spaces, YAML output by two spaces; both end with a newline.
+var (
+	JSON Codec = jsonCodec{}
+	YAML Codec = yamlCodec{}
+	TOML Codec = tomlCodec{}
+)
+
+var byExt = map[string]Codec{".json": JSON, ".toml": TOML, ".yaml": YAML, ".yml": YAML}
+
+// ForPath returns the codec for a file name or key by its extension (.json,
+// .yaml, .yml or .toml, in any case). ok is false for any other extension.
+func ForPath(name string) (c Codec, ok bool) {
+	c, ok = byExt[strings.ToLower(filepath.Ext(name))]
+	return c, ok
+}
+
+// Extensions returns the extensions ForPath recognises, sorted:
+// [".json", ".toml", ".yaml", ".yml"].
+func Extensions() []string {
+	return []string{".json", ".toml", ".yaml", ".yml"}
+}
+
+type jsonCodec struct{}
+
+func (jsonCodec) Unmarshal(b []byte) (map[string]any, error) {
+	if len(bytes.TrimSpace(b)) == 0 {
+		return map[string]any{}, nil
+	}
+	m, err := kjson.Parser().Unmarshal(b)
+	if err != nil {
+		return nil, jsonError(b, err)
+	}
+	return normalise("json", m)
+}
+
+func (jsonCodec) Marshal(m map[string]any) ([]byte, error) {
+	if m == nil {
+		m = map[string]any{}
+	}
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(m); err != nil {
+		return nil, fmt.Errorf("encode json: %w", err)
+	}
+	return buf.Bytes(), nil
+}
+
+type yamlCodec struct{}
+
+func (yamlCodec) Unmarshal(b []byte) (map[string]any, error) {
+	m, err := kyaml.Parser().Unmarshal(b)
+	if err == nil {
+		return normalise("yaml", m)
+	}
+	// A top level that is not a string-keyed mapping fails to decode into
+	// map[string]any; decode it generically to tell why.
+	var v any
+	if yaml.Unmarshal(b, &v) != nil {
+		return nil, &SyntaxError{Format: "yaml", Line: yamlLine(err), Err: err}
+	}
+	switch v := v.(type) {
+	case nil:
+		return map[string]any{}, nil
+	case map[string]any:
+		return normalise("yaml", v)
+	case map[any]any:
+		return normalise("yaml", v)
+	default:
+		return nil, topLevelError("yaml", yamlLine(err), v)
+	}
+}
+
+func (yamlCodec) Marshal(m map[string]any) ([]byte, error) {
+	if m == nil {
+		m = map[string]any{}
+	}
+	var n yaml.Node
+	if err := n.Encode(m); err != nil {
+		return nil, fmt.Errorf("encode yaml: %w", err)
+	}
+	quoteMergeKeys(&n)
+	var buf bytes.Buffer
+	enc := yaml.NewEncoder(&buf)
+	enc.SetIndent(2)
+	if err := enc.Encode(&n); err != nil {
+		return nil, fmt.Errorf("encode yaml: %w", err)
+	}
+	if err := enc.Close(); err != nil {
+		return nil, fmt.Errorf("encode yaml: %w", err)
+	}
+	return buf.Bytes(), nil
+}
+
+// quoteMergeKeys quotes every mapping key "<<": yaml v3 writes the string
+// key plain, and reading it back would take it for a merge key.
+func quoteMergeKeys(n *yaml.Node) {
+	if n.Kind == yaml.MappingNode {
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			if k := n.Content[i]; k.Kind == yaml.ScalarNode && k.Value == "<<" {
+				k.Tag, k.Style = "!!str", yaml.DoubleQuotedStyle
+			}
+		}
+	}
+	for _, c := range n.Content {
+		quoteMergeKeys(c)
+	}
+}
+
+type tomlCodec struct{}
+
+func (tomlCodec) Unmarshal(b []byte) (map[string]any, error) {
+	m, err := ktoml.Parser().Unmarshal(b)
+	if err != nil {
+		return nil, tomlError(err)
+	}
+	return normalise("toml", m)
+}
+
+func (tomlCodec) Marshal(m map[string]any) ([]byte, error) {
+	if m == nil {
+		m = map[string]any{}
+	}
+	b, err := ktoml.Parser().Marshal(m)
+	if err != nil {
+		return nil, fmt.Errorf("encode toml: %w", err)
+	}
+	return b, nil
+}
