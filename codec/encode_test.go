@@ -165,3 +165,47 @@ func TestFieldKey(t *testing.T) {
 		}
 	}
 }
+
+func TestLeaves(t *testing.T) {
+	type inner struct {
+		Port    int           `koanf:"port"`
+		Timeout time.Duration `koanf:"timeout"`
+	}
+	type app struct {
+		Name   string            `koanf:"name"`
+		DB     inner             `koanf:"db"`
+		Tags   []string          `koanf:"tags"`
+		Labels map[string]string `koanf:"labels"`
+		Empty  map[string]string `koanf:"empty"`
+		Ptr    *int              `koanf:"ptr"`
+	}
+	got, err := codec.Leaves(app{Name: "x", DB: inner{Port: 5432, Timeout: 15 * time.Second}, Tags: []string{"a", "b"},
+		Labels: map[string]string{"team": "p"}, Empty: map[string]string{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{"name": "x", "db.port": "5432", "db.timeout": "15s", "tags": `["a","b"]`, "labels.team": "p"}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("Leaves = %v, want %v", got, want)
+	}
+	// What Leaves renders, Bind reads back.
+	tree := map[string]any{}
+	for p, v := range got {
+		cur := tree
+		segs := strings.Split(p, ".")
+		for _, s := range segs[:len(segs)-1] {
+			if _, ok := cur[s]; !ok {
+				cur[s] = map[string]any{}
+			}
+			cur = cur[s].(map[string]any)
+		}
+		cur[segs[len(segs)-1]] = v
+	}
+	var back app
+	if _, err := codec.Bind(tree, &back); err != nil {
+		t.Fatal(err)
+	}
+	if back.DB.Timeout != 15*time.Second || back.Tags[1] != "b" || back.Labels["team"] != "p" {
+		t.Fatalf("round trip: %+v", back)
+	}
+}

@@ -2,21 +2,19 @@ package config
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"os"
 	"reflect"
 	"slices"
-	"sort"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/strataconf/strata/codec"
-	etcdprov "github.com/strataconf/strata/providers/etcd"
 	"github.com/strataconf/strata/providers/env"
+	etcdprov "github.com/strataconf/strata/providers/etcd"
 	"github.com/strataconf/strata/providers/file"
 	"github.com/strataconf/strata/schema"
 )
@@ -216,10 +214,10 @@ func (c *Config[T]) candidate(srcs []*source) (*Snapshot[T], error) {
 	v := new(T)
 	unused, err := codec.Bind(m.tree, v)
 	if err != nil {
-		return nil, c.invalid(err, m.origins, rev)
+		return nil, invalidError(err, m.origins, rev, c.secrets)
 	}
 	if err := schema.Validate(v); err != nil {
-		return nil, c.invalid(err, m.origins, rev)
+		return nil, invalidError(err, m.origins, rev, c.secrets)
 	}
 	if len(unused) > 0 {
 		switch c.opts.unknown {
@@ -230,41 +228,6 @@ func (c *Config[T]) candidate(srcs []*source) (*Snapshot[T], error) {
 		}
 	}
 	return &Snapshot[T]{Value: v, Revision: rev, Origins: m.origins, Unknown: unused, Time: time.Now(), values: m.values, secrets: c.secrets}, nil
-}
-
-// invalid turns a bind or validation error into an *InvalidError whose
-// problems name the origin of each value and never show a secret.
-func (c *Config[T]) invalid(err error, origins map[string]Origin, rev int64) error {
-	ie := &InvalidError{Revision: rev, err: err}
-	var be *codec.BindError
-	var ve *schema.ValidationError
-	switch {
-	case errors.As(err, &be):
-		for _, fe := range be.Fields {
-			reason := fe.Err.Error()
-			if schema.IsSecret(c.secrets, fe.Path) {
-				reason = "cannot be bound (value hidden: the field is secret)"
-			}
-			o, _ := originOf(origins, fe.Path)
-			ie.Problems = append(ie.Problems, Problem{Path: fe.Path, Origin: o, Reason: reason})
-		}
-	case errors.As(err, &ve):
-		for _, fe := range ve.Fields {
-			reason := "failed " + fe.Rule
-			if fe.Param != "" {
-				reason += "=" + fe.Param
-			}
-			o, found := originOf(origins, fe.Path)
-			if found {
-				reason += " (value " + fe.Value + ")"
-			}
-			ie.Problems = append(ie.Problems, Problem{Path: fe.Path, Origin: o, Reason: reason})
-		}
-	default:
-		return fmt.Errorf("%w: %w", ErrInvalid, err)
-	}
-	sort.SliceStable(ie.Problems, func(i, j int) bool { return ie.Problems[i].Path < ie.Problems[j].Path })
-	return ie
 }
 
 // describePaths renders paths with their origins: "a.b (etcd key /p/data/a/b), c (file x.yaml)".

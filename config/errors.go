@@ -1,6 +1,9 @@
 package config
 
-import "errors"
+import (
+	"errors"
+	"fmt"
+)
 
 // Sentinel errors, checkable with errors.Is.
 var (
@@ -15,6 +18,27 @@ var (
 	// ErrSource marks a layer that could not be read: a missing or
 	// malformed file, an unreachable etcd, an etcd key outside the layout.
 	ErrSource = errors.New("configuration source failed")
+	// ErrConflict marks a write that lost a race: the version or the data
+	// changed since it was read. errors.As finds a *ConflictError with the
+	// current version.
+	ErrConflict = errors.New("version conflict")
+	// ErrNotFound marks a release or key that does not exist.
+	ErrNotFound = errors.New("not found")
 	// ErrPanic is wrapped by the error reported when a subscriber panics.
 	ErrPanic = errors.New("subscriber panicked")
 )
+
+// ConflictError is a write that lost a race or expected another version.
+type ConflictError struct {
+	// Expected is the version the write was based on or told to expect.
+	Expected int64
+	// Current is the newest version when the write failed.
+	Current int64
+}
+
+func (e *ConflictError) Error() string {
+	return fmt.Sprintf("%v: expected version %d, current version is %d", ErrConflict, e.Expected, e.Current)
+}
+
+// Is reports whether target is ErrConflict.
+func (e *ConflictError) Is(target error) bool { return target == ErrConflict }

@@ -1,7 +1,13 @@
 package config
 
 import (
+	"errors"
+	"fmt"
+	"sort"
 	"strings"
+
+	"github.com/strataconf/strata/codec"
+	"github.com/strataconf/strata/schema"
 )
 
 // Problem is one reason a candidate configuration was rejected.
@@ -57,3 +63,38 @@ func (e *InvalidError) Is(target error) bool { return target == ErrInvalid }
 
 // Unwrap returns the *codec.BindError or *schema.ValidationError.
 func (e *InvalidError) Unwrap() error { return e.err }
+
+// invalidError turns a bind or validation error into an *InvalidError whose
+// problems name the origin of each value and never show a secret.
+func invalidError(err error, origins map[string]Origin, rev int64, secrets []string) error {
+	ie := &InvalidError{Revision: rev, err: err}
+	var be *codec.BindError
+	var ve *schema.ValidationError
+	switch {
+	case errors.As(err, &be):
+		for _, fe := range be.Fields {
+			reason := fe.Err.Error()
+			if schema.IsSecret(secrets, fe.Path) {
+				reason = "cannot be bound (value hidden: the field is secret)"
+			}
+			o, _ := originOf(origins, fe.Path)
+			ie.Problems = append(ie.Problems, Problem{Path: fe.Path, Origin: o, Reason: reason})
+		}
+	case errors.As(err, &ve):
+		for _, fe := range ve.Fields {
+			reason := "failed " + fe.Rule
+			if fe.Param != "" {
+				reason += "=" + fe.Param
+			}
+			o, found := originOf(origins, fe.Path)
+			if found && fe.Rule != "required" {
+				reason += " (value " + fe.Value + ")"
+			}
+			ie.Problems = append(ie.Problems, Problem{Path: fe.Path, Origin: o, Reason: reason})
+		}
+	default:
+		return fmt.Errorf("%w: %w", ErrInvalid, err)
+	}
+	sort.SliceStable(ie.Problems, func(i, j int) bool { return ie.Problems[i].Path < ie.Problems[j].Path })
+	return ie
+}

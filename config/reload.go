@@ -11,7 +11,7 @@ import (
 
 // update is new content for one source, delivered to the reload loop.
 type update struct {
-	src    int                      // index into Config.srcs
+	src    int                     // index into Config.srcs
 	read   func() (*source, error) // builds the source's new content; runs on the loop
 	resync bool
 }

@@ -3,6 +3,9 @@ package config_test
 import (
 	"context"
 	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -16,8 +19,8 @@ import (
 )
 
 type Pair struct {
-	A int `koanf:"a"`
-	B int `koanf:"b" validate:"max=1000000"`
+	A int    `koanf:"a"`
+	B int    `koanf:"b" validate:"max=1000000"`
 	C string `koanf:"c"`
 }
 
@@ -305,5 +308,80 @@ func TestCloseStopsEverything(t *testing.T) {
 	time.Sleep(100 * time.Millisecond)
 	if len(r.changes) != 1 || cfg.Get().A != 1 {
 		t.Fatalf("a change was applied after Close")
+	}
+}
+
+// Acceptance: edits in place, atomic renames and ConfigMap-style symlink
+// swaps each reload once; etcd still wins over the file.
+func TestFileReload(t *testing.T) {
+	cli := client(t)
+	p := prefix(t)
+	put(t, cli, p, "c", "etcd") // etcd wins over the file for c
+	dir := t.TempDir()
+	// A Kubernetes ConfigMap volume: app.yaml -> ..data/app.yaml, ..data -> ..v1
+	mustDo(t, os.Mkdir(filepath.Join(dir, "..v1"), 0o755))
+	mustDo(t, os.WriteFile(filepath.Join(dir, "..v1", "app.yaml"), []byte("a: 1\nc: file\n"), 0o644))
+	mustDo(t, os.Symlink("..v1", filepath.Join(dir, "..data")))
+	mustDo(t, os.Symlink(filepath.Join("..data", "app.yaml"), filepath.Join(dir, "app.yaml")))
+	path := filepath.Join(dir, "app.yaml")
+
+	cfg := loadPair(t, cli, p, config.WithFile(path))
+	r := record(cfg)
+	if v := cfg.Get(); v.A != 1 || v.C != "etcd" {
+		t.Fatalf("initial: %+v", v)
+	}
+	steps := []struct {
+		name  string
+		do    func()
+		wantA int
+	}{
+		{"configmap swap", func() {
+			mustDo(t, os.Mkdir(filepath.Join(dir, "..v2"), 0o755))
+			mustDo(t, os.WriteFile(filepath.Join(dir, "..v2", "app.yaml"), []byte("a: 2\nc: file2\n"), 0o644))
+			mustDo(t, os.Symlink("..v2", filepath.Join(dir, "..data_tmp")))
+			mustDo(t, os.Rename(filepath.Join(dir, "..data_tmp"), filepath.Join(dir, "..data")))
+			mustDo(t, os.RemoveAll(filepath.Join(dir, "..v1")))
+		}, 2},
+		{"atomic rename", func() {
+			// Replace the symlink chain by a plain file, as an editor would.
+			tmp := filepath.Join(dir, ".app.yaml.tmp")
+			mustDo(t, os.WriteFile(tmp, []byte("a: 3\nc: file3\n"), 0o644))
+			mustDo(t, os.Rename(tmp, path))
+		}, 3},
+		{"edit in place", func() {
+			f, err := os.OpenFile(path, os.O_WRONLY|os.O_TRUNC, 0)
+			mustDo(t, err)
+			_, err = f.WriteString("a: 4\nc: file4\n")
+			mustDo(t, err)
+			mustDo(t, f.Close())
+		}, 4},
+	}
+	for i, s := range steps {
+		s.do()
+		r.wait(t, s.name, func(ch []config.Change[Pair], _ []error) bool { return len(ch) >= i+1 })
+		time.Sleep(400 * time.Millisecond) // a duplicate reload would arrive by now
+		r.mu.Lock()
+		n := len(r.changes)
+		ch := r.changes[n-1]
+		r.mu.Unlock()
+		if n != i+1 {
+			t.Fatalf("%s: %d changes in all, want %d", s.name, n, i+1)
+		}
+		if ch.New.A != s.wantA || ch.New.C != "etcd" || ch.Source != config.LayerFile || strings.Join(ch.Paths, ",") != "a" {
+			t.Fatalf("%s: change %+v (new %+v)", s.name, ch, *ch.New)
+		}
+	}
+	// A file that disappears is reported, not read as empty.
+	mustDo(t, os.Remove(path))
+	r.wait(t, "the missing-file error", func(_ []config.Change[Pair], errs []error) bool { return len(errs) == 1 })
+	if !errors.Is(r.errs[0], fs.ErrNotExist) || cfg.Get().A != 4 {
+		t.Fatalf("after removal: %v, a = %d", r.errs[0], cfg.Get().A)
+	}
+}
+
+func mustDo(t testing.TB, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
 	}
 }

@@ -1,0 +1,106 @@
+package config
+
+import "time"
+
+// WriterOption configures a Writer or RawWriter.
+type WriterOption func(*writerOptions)
+
+type writerOptions struct {
+	retention   int
+	maxAttempts int
+	timeout     time.Duration
+	defaults    any      // Writer[T]: T or *T under the etcd content when validating
+	schema      []byte   // RawWriter: JSON Schema to check against instead of the published one
+	noSchema    bool     // RawWriter: check nothing
+	secrets     []string // RawWriter: extra secret paths to mask
+}
+
+// Defaults of the writer options.
+const (
+	DefaultRetention   = 100
+	DefaultMaxAttempts = 64
+)
+
+// WithRetention keeps the newest n release records and deletes older ones
+// in the same transaction as each write (default DefaultRetention).
+func WithRetention(n int) WriterOption {
+	return func(o *writerOptions) {
+		if n > 0 {
+			o.retention = n
+		}
+	}
+}
+
+// WithMaxAttempts bounds how often a write is re-run after losing a race
+// to a concurrent write (default DefaultMaxAttempts). Writes with
+// ExpectVersion are never re-run.
+func WithMaxAttempts(n int) WriterOption {
+	return func(o *writerOptions) {
+		if n > 0 {
+			o.maxAttempts = n
+		}
+	}
+}
+
+// WithWriteTimeout bounds each etcd request of a write when the caller's
+// context has no earlier deadline (default 5s).
+func WithWriteTimeout(d time.Duration) WriterOption {
+	return func(o *writerOptions) {
+		if d > 0 {
+			o.timeout = d
+		}
+	}
+}
+
+// WithWriterDefaults gives a Writer[T] the values (a T or *T) that lie
+// under the etcd layer in the applications, typically the same value they
+// pass to WithDefaults, so that validating the whole configuration does not
+// fail for fields etcd does not hold. They are never written.
+func WithWriterDefaults(v any) WriterOption {
+	return func(o *writerOptions) { o.defaults = v }
+}
+
+// WithSchema makes a RawWriter check content against this JSON Schema
+// instead of the one published at P/meta/schema.
+func WithSchema(doc []byte) WriterOption {
+	return func(o *writerOptions) { o.schema = doc }
+}
+
+// WithoutSchemaCheck makes a RawWriter write content without checking it
+// against any schema. Use with care: readers reject invalid content, so an
+// unchecked write can leave every application on its previous snapshot.
+func WithoutSchemaCheck() WriterOption {
+	return func(o *writerOptions) { o.noSchema = true }
+}
+
+// WithSecretPaths adds config paths whose values a RawWriter masks in the
+// changes it returns, beyond those the schema marks secret.
+func WithSecretPaths(paths ...string) WriterOption {
+	return func(o *writerOptions) { o.secrets = append(o.secrets, paths...) }
+}
+
+// WriteOption configures one write.
+type WriteOption func(*writeOptions)
+
+type writeOptions struct {
+	author, message string
+	expect          int64
+	expectSet       bool
+	dryRun          bool
+}
+
+// Author records who made the write.
+func Author(name string) WriteOption { return func(o *writeOptions) { o.author = name } }
+
+// Message records why the write was made.
+func Message(msg string) WriteOption { return func(o *writeOptions) { o.message = msg } }
+
+// ExpectVersion makes the write fail with ErrConflict unless the newest
+// release is version n (0: no release yet). Such a write is never re-run.
+func ExpectVersion(n int64) WriteOption {
+	return func(o *writeOptions) { o.expect, o.expectSet = n, true }
+}
+
+// DryRun validates the write and returns the changes it would make, in a
+// Release with DryRun set, without writing anything.
+func DryRun() WriteOption { return func(o *writeOptions) { o.dryRun = true } }
