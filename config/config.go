@@ -12,6 +12,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	clientv3 "go.etcd.io/etcd/client/v3"
+
 	"github.com/strataconf/strata/codec"
 	"github.com/strataconf/strata/providers/env"
 	etcdprov "github.com/strataconf/strata/providers/etcd"
@@ -73,10 +75,35 @@ func Load[T any](ctx context.Context, opts ...Option) (*Config[T], error) {
 	if err != nil {
 		return nil, err
 	}
+	if c.opts.publish && c.etcd != nil {
+		if err := c.publishSchema(ctx); err != nil {
+			return nil, err
+		}
+	}
 	c.srcs = srcs
 	c.snap.Store(snap)
 	c.start(c.etcdData)
 	return c, nil
+}
+
+// publishSchema stores T's JSON Schema at P/meta/schema if it differs.
+func (c *Config[T]) publishSchema(ctx context.Context) error {
+	doc, err := schema.Generate(reflect.TypeFor[T]())
+	if err != nil {
+		return fmt.Errorf("config: JSON Schema of %s: %w", reflect.TypeFor[T](), err)
+	}
+	key := c.etcd.Layout().Schema()
+	ctx, cancel := context.WithTimeout(ctx, etcdprov.DefaultRequestTimeout)
+	defer cancel()
+	// Write only when different, in one transaction, so that many
+	// instances starting together do not churn the key.
+	_, err = c.opts.etcd.Txn(ctx).
+		If(clientv3.Compare(clientv3.Value(key), "=", string(doc))).
+		Else(clientv3.OpPut(key, string(doc))).Commit()
+	if err != nil {
+		return fmt.Errorf("%w: publish schema to %s: %w", ErrSource, key, err)
+	}
+	return nil
 }
 
 // Get returns the current configuration. It never blocks and never

@@ -36,6 +36,7 @@ type options struct {
 	logger     *slog.Logger
 	watchEtcd  bool
 	watchFiles bool
+	publish    bool
 }
 
 // WithDefaults sets the lowest layer: the values of v, a T or *T of the type
@@ -92,4 +93,11 @@ func WithLogger(l *slog.Logger) Option {
 // Load read, and files are watched with fsnotify.
 func WithWatch(etcd, files bool) Option {
 	return func(o *options) { o.watchEtcd, o.watchFiles = etcd, files }
+}
+
+// WithPublishSchema makes Load store the JSON Schema of T at P/meta/schema
+// (when it differs from what is there), so that the strata CLI validates
+// pushes against the type the application really binds.
+func WithPublishSchema() Option {
+	return func(o *options) { o.publish = true }
 }

@@ -377,3 +377,18 @@ func TestWriterPublishesSchemaAndRawWriterChecksIt(t *testing.T) {
 		t.Fatalf("typed read of the raw write: %+v", got)
 	}
 }
+
+func TestLoadPublishesSchema(t *testing.T) {
+	cli := client(t)
+	p := prefix(t)
+	cfg, err := config.Load[Counter](context.Background(), config.WithDefaults(Counter{Name: "x", Pool: 1}),
+		config.WithEtcd(cli, p), config.WithPublishSchema(), config.WithWatch(false, false))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Close()
+	doc, err := config.NewRawWriter(cli, p).Schema(context.Background())
+	if err != nil || string(doc) != string(config.NewWriter[Counter](cli, p).Schema()) {
+		t.Fatalf("published schema: %v\n%s", err, doc)
+	}
+}

@@ -86,7 +86,7 @@ func run() error {
 	// And an environment variable, as a deployment would set it.
 	os.Setenv("QUICKSTART_PORT", "9090")
 
-	quiet := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))
+	quiet := slog.New(slog.DiscardHandler) // OnError below reports rejections
 	cfg, err := config.Load[App](ctx,
 		config.WithFile(file),
 		config.WithEnv("QUICKSTART_"),
@@ -112,17 +112,32 @@ func run() error {
 		fmt.Printf("  %-12s = %-22v from %s\n", p, values[p], snap.Origins[p])
 	}
 
-	// A bad value: Load refuses it and says which key and which rule.
+	// Hot reload: subscribers see every applied change; a bad value is
+	// rejected and the last good configuration stays in force.
+	changes := make(chan config.Change[App], 1)
+	rejected := make(chan error, 1)
+	cfg.OnChange(func(c config.Change[App]) { changes <- c })
+	cfg.OnError(func(err error) { rejected <- err })
+
+	if _, err := cli.Put(ctx, prefix+"/data/db/pool", "30"); err != nil {
+		return err
+	}
+	select {
+	case c := <-changes:
+		fmt.Printf("\nafter `etcdctl put %s/data/db/pool 30`:\n  change at revision %d, paths %v, pool %d -> %d\n",
+			prefix, c.Revision, c.Paths, c.Old.DB.Pool, c.New.DB.Pool)
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+
 	if _, err := cli.Put(ctx, prefix+"/data/db/pool", "500"); err != nil {
 		return err
 	}
-	if _, err := cli.Put(ctx, prefix+"/data/port", "abc"); err != nil {
-		return err
-	}
-	_, err = config.Load[App](ctx, config.WithFile(file), config.WithEtcd(cli, prefix), config.WithLogger(quiet))
-	fmt.Printf("\nafter `etcdctl put %s/data/port abc` and `.../db/pool 500`, Load says:\n  %v\n", prefix, err)
-	if err == nil {
-		return fmt.Errorf("a bad value was accepted")
+	select {
+	case err := <-rejected:
+		fmt.Printf("\nafter `etcdctl put %s/data/db/pool 500`:\n  rejected: %v\n  Get().DB.Pool is still %d\n", prefix, err, cfg.Get().DB.Pool)
+	case <-ctx.Done():
+		return ctx.Err()
 	}
 	return nil
 }
