@@ -57,7 +57,7 @@ func Compile(doc []byte) (*Schema, error) {
 		return nil, fmt.Errorf("schema: compile JSON Schema: %w", err)
 	}
 	s := &Schema{doc: forUs, compiled: compiled}
-	s.collectSecrets(forUs, "", 0)
+	s.collectSecrets(forUs, "", map[uintptr]bool{})
 	sort.Strings(s.secrets)
 	return s, nil
 }
@@ -126,11 +126,20 @@ func (s *Schema) SecretPaths() []string {
 	return append([]string(nil), s.secrets...)
 }
 
-func (s *Schema) collectSecrets(node any, prefix string, depth int) {
+// collectSecrets records the secret properties below node. seen holds the
+// schema objects on the current branch, so a recursive schema is walked
+// once, as the package function SecretPaths walks a recursive type.
+func (s *Schema) collectSecrets(node any, prefix string, seen map[uintptr]bool) {
 	m := s.deref(node)
-	if m == nil || depth > 64 {
+	if m == nil {
 		return
 	}
+	id := reflect.ValueOf(m).Pointer()
+	if seen[id] {
+		return
+	}
+	seen[id] = true
+	defer delete(seen, id)
 	props, _ := m["properties"].(map[string]any)
 	for k, p := range props {
 		path := joinPath(prefix, k)
@@ -138,7 +147,7 @@ func (s *Schema) collectSecrets(node any, prefix string, depth int) {
 			s.secrets = append(s.secrets, path)
 			continue
 		}
-		s.collectSecrets(p, path, depth+1)
+		s.collectSecrets(p, path, seen)
 	}
 }
 

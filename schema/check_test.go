@@ -3,11 +3,13 @@ package schema_test
 import (
 	"errors"
 	"fmt"
+	"net"
 	"reflect"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/strataconf/strata/codec"
 	"github.com/strataconf/strata/schema"
@@ -307,7 +309,7 @@ func TestCheckAgreesWithValidate(t *testing.T) {
 		"::ffff:1.2.3.4", "fe80::1%eth0", "http://x", "https://a.example/p?q=1", "mailto:a@b.c", "//x",
 		"example.com", "example.com.", "localhost", "1a.b", "a_b.c", "x.internal", ".internal", "1234",
 		"12.5", "+1", "123e4567-e89b-12d3-a456-426614174000", "123E4567-E89B-12D3-A456-426614174000",
-		"2024-01-02T03:04:05Z", "2024-01-02t03:04:05z", "2024-01-02", "-----BEGIN X", "go", "gopher",
+		"abcdefghijk", "2024-01-02T03:04:05Z", "2024-01-02t03:04:05z", "2024-01-02", "-----BEGIN X", "go", "gopher",
 		`["a","b"]`, `[1,2]`, `{"a":1}`, `{}`, `[]`, "[", "{",
 		0, 1, -1, 2, 100, 101, 255, 256, 65535, 70000, 0.5, 1.0, 2.5, -0.5, true, false,
 		[]any{}, []any{"a"}, []any{"a", "b", "c", "d"}, []any{1}, map[string]any{}, map[string]any{"a": "b"},
@@ -320,7 +322,8 @@ func TestCheckAgreesWithValidate(t *testing.T) {
 		"mirrors", "tags", "labels", "limits", "started", "addr", "tls", "tls.cert", "tls.key", "replicas",
 		"token", "extra", "tree", "tree.name", "tree.children", "tree.children.0",
 		"labels.env", "labels.Bad1", "limits.cpu", "tags.0", "servers.1", "servers.0.extra", "db.extra",
-		"tls.extra", "mirrors.0", "mirrors.0.host", "tree.children.0.name",
+		"tls.extra", "mirrors.0", "mirrors.0.host", "tree.children.0.name", "tree.children.0.children.0.name",
+		"tree.children.0.children.0.x",
 		// not "schedule": its rule (cron) is not covered, see x-validate
 	}
 	accepted, rejected := 0, 0
@@ -368,6 +371,16 @@ func TestCheckLeafCoercion(t *testing.T) {
 		{"number where text wanted", "name", 12, "", "", ""},
 		{"bool where text wanted", "name", true, "", "", ""},
 		{"null is absent", "admin", nil, "", "", ""},
+		{"typed time", "started", time.Date(2024, 1, 2, 3, 4, 5, 0, time.UTC), "", "", ""},
+		{"typed duration", "db.timeout", 90 * time.Second, "", "", ""},
+		{"typed net.IP", "addr", net.ParseIP("10.0.0.1"), "", "", ""},
+		{"typed []string", "tags", []string{"a", "b"}, "", "", ""},
+		{"typed []string element error", "tags", []string{"a", "b2"}, "tags.1", "pattern", "b2"},
+		{"typed map[string]int", "limits", map[string]int{"cpu": -1}, "limits.cpu", "minimum", "-1"},
+		{"typed uint8", "db.pool", uint8(7), "", "", ""},
+		{"typed float32", "ratio", float32(0.25), "", "", ""},
+		{"typed pointer", "replicas", func() *int { n := 0; return &n }(), "replicas", "minimum", "0"},
+		{"unsupported Go value", "name", struct{}{}, "name", "type", "{}"},
 		{"null required is missing", "name", nil, "name", "required", ""},
 	}
 	for _, tt := range tests {

@@ -76,8 +76,8 @@ type obj = map[string]any
 // to arrays, pointers to their element, time.Duration to a string matching
 // DurationPattern, time.Time to a "date-time" string, net.IP to an "ipv4" or
 // "ipv6" string, other encoding.TextUnmarshaler types to strings and
-// interfaces to anything. A struct type already being generated (a
-// recursive type) is cut off with a bare {"type": "object"}.
+// interfaces to anything. A recursive struct type is written once under
+// "$defs" and referred to with "$ref" (the root type as "#").
 //
 // `validate:"..."` rules become JSON Schema keywords where an equivalent
 // exists:
@@ -108,10 +108,9 @@ type obj = map[string]any
 //	                       "propertyNames"
 //
 // Several patterns or formats on one field are combined with "allOf". A
-// field whose zero
-// value fails its rules (a bound key that is absent binds to the zero value)
-// is listed in "required", and so is a struct field with a required
-// property. Rules after "dive" apply to the items (or map values, and keys
+// field whose zero value fails its rules (a key that is absent binds to the
+// zero value) is listed in "required", and so is a non-pointer struct field
+// with a required property. Rules after "dive" apply to the items (or map values, and keys
 // between "keys" and "endkeys"); the fields of slice or map elements carry
 // their rules only when the container is tagged "dive", as in Validate. A
 // field with a rule that is not expressed exactly keeps its raw tag in
@@ -131,10 +130,19 @@ func Generate(t reflect.Type) ([]byte, error) {
 	if st.Kind() != reflect.Struct || isTextType(st) {
 		return nil, fmt.Errorf("schema: Generate needs a struct type, got %s", t)
 	}
-	g := generator{visiting: map[reflect.Type]bool{}}
-	root, err := g.structSchema(st, true, "")
+	// Pass 1 finds the recursive struct types; pass 2 emits them once in
+	// "$defs" and refers to them with "$ref".
+	probe := newGenerator(st, nil)
+	if _, err := probe.structBody(st, true, ""); err != nil {
+		return nil, err
+	}
+	g := newGenerator(st, probe.found)
+	root, err := g.structBody(st, true, "")
 	if err != nil {
 		return nil, err
+	}
+	if len(g.defs) > 0 {
+		root["$defs"] = g.defs
 	}
 	root["$schema"] = DraftURL
 	if st.Name() != "" {
@@ -151,7 +159,28 @@ func Generate(t reflect.Type) ([]byte, error) {
 }
 
 type generator struct {
-	visiting map[reflect.Type]bool // struct types on the current branch
+	root      reflect.Type
+	visiting  map[reflect.Type]bool // struct types on the current branch
+	found     map[reflect.Type]bool // types met again on their own branch
+	recursive map[reflect.Type]bool // types to emit in $defs
+	defs      obj                   // "$defs"
+	defNames  map[defKey]string
+}
+
+type defKey struct {
+	t     reflect.Type
+	rules bool
+}
+
+func newGenerator(root reflect.Type, recursive map[reflect.Type]bool) *generator {
+	return &generator{
+		root:      root,
+		visiting:  map[reflect.Type]bool{root: true},
+		found:     map[reflect.Type]bool{},
+		recursive: recursive,
+		defs:      obj{},
+		defNames:  map[defKey]string{},
+	}
 }
 
 // genField is one configuration field of a struct, possibly promoted from
@@ -208,16 +237,49 @@ func configFields(t reflect.Type) []genField {
 	return out
 }
 
-// structSchema returns the object schema of struct type t. rules is false
-// when Validate would not look inside t (an element of a container not
-// tagged "dive"): then only the shape is generated.
+// structSchema returns the object schema of struct type t, or a "$ref" to
+// it for a recursive type. rules is false when Validate would not look
+// inside t (an element of a container not tagged "dive"): then only the
+// shape is generated.
 func (g *generator) structSchema(t reflect.Type, rules bool, path string) (obj, error) {
+	if g.recursive[t] {
+		if t == g.root && rules {
+			return obj{"$ref": "#"}, nil
+		}
+		key := defKey{t, rules}
+		name, ok := g.defNames[key]
+		if !ok {
+			name = t.Name()
+			if name == "" {
+				name = "struct"
+			}
+			if !rules {
+				name += ".shape"
+			}
+			for base, i := name, 2; g.defs[name] != nil; i++ {
+				name = base + "." + strconv.Itoa(i)
+			}
+			g.defNames[key] = name
+			g.defs[name] = obj{} // taken while its body is generated
+			body, err := g.structBody(t, rules, path)
+			if err != nil {
+				return nil, err
+			}
+			g.defs[name] = body
+		}
+		return obj{"$ref": "#/$defs/" + name}, nil
+	}
 	if g.visiting[t] {
-		return obj{"type": "object"}, nil // recursive type: cut off
+		g.found[t] = true // pass 1: recursive
+		return obj{"type": "object"}, nil
 	}
 	g.visiting[t] = true
 	defer delete(g.visiting, t)
+	return g.structBody(t, rules, path)
+}
 
+// structBody returns the object schema of struct type t.
+func (g *generator) structBody(t reflect.Type, rules bool, path string) (obj, error) {
 	props := obj{}
 	var required []string
 	for _, f := range configFields(t) {
@@ -259,8 +321,7 @@ func (g *generator) fieldSchema(f genField, rules bool, path string) (obj, bool,
 		if !required && f.sf.Type.Kind() == reflect.Struct && !isTextType(f.sf.Type) {
 			// an absent struct binds to its zero value, which Validate
 			// checks field by field
-			r, _ := node["required"].([]string)
-			required = len(r) > 0
+			required = len(g.requiredOf(node)) > 0
 		}
 	}
 	if !exact {
@@ -271,6 +332,17 @@ func (g *generator) fieldSchema(f genField, rules bool, path string) (obj, bool,
 		node["writeOnly"] = true
 	}
 	return node, required, nil
+}
+
+// requiredOf returns the "required" list of a struct schema, through its
+// "$ref" for a recursive type.
+func (g *generator) requiredOf(node obj) []string {
+	if ref, ok := node["$ref"].(string); ok {
+		def, _ := g.defs[strings.TrimPrefix(ref, "#/$defs/")].(obj)
+		node = def
+	}
+	r, _ := node["required"].([]string)
+	return r
 }
 
 // category is how a Go type is represented in a document.

@@ -44,8 +44,8 @@ type gsTLS struct {
 }
 
 type gsNode struct { // recursive
-	Name     string    `koanf:"name"`
-	Children []*gsNode `koanf:"children"`
+	Name     string    `koanf:"name" validate:"max=10"`
+	Children []*gsNode `koanf:"children" validate:"dive"`
 }
 
 type gsApp struct {
@@ -174,9 +174,15 @@ func TestGenerateKeywords(t *testing.T) {
 		{"token", "x-secret", true},
 		{"schedule", "x-validate", "omitempty,cron"},
 		{"extra", "type", nil},
-		{"tree.children", "type", "array"},
-		{"tree.children.*", "type", "object"}, // recursion cut off
-		{"tree.children.*", "properties", nil},
+		{"tree", "$ref", "#/$defs/gsNode"}, // recursive type
+		{"tree.children", "type", nil},
+		{"", "$defs", map[string]any{"gsNode": map[string]any{
+			"type": "object", "additionalProperties": false,
+			"properties": map[string]any{
+				"name":     map[string]any{"type": "string", "maxLength": 10.0},
+				"children": map[string]any{"type": "array", "items": map[string]any{"$ref": "#/$defs/gsNode"}},
+			},
+		}}},
 		{"internal", "type", nil},
 		{"hidden", "type", nil},
 	}
