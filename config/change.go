@@ -7,6 +7,7 @@ import (
 	"slices"
 	"sort"
 	"sync"
+	"time"
 )
 
 // Change is one applied change of the configuration, delivered to OnChange
@@ -93,6 +94,8 @@ func OnChangeOf[T, P any](c *Config[T], pick func(*T) P, fn func(old, new P)) (u
 
 // notify runs every change subscriber, recovering panics.
 func (c *Config[T]) notify(ch Change[T]) {
+	start := time.Now()
+	defer func() { c.metrics.observeSubscribers(time.Since(start)) }()
 	for _, s := range c.onChange.snapshot() {
 		if err := c.call(func() { s.fn(ch) }); err != nil {
 			c.report(fmt.Errorf("config: OnChange subscriber at revision %d: %w", ch.Revision, err))
@@ -102,6 +105,7 @@ func (c *Config[T]) notify(ch Change[T]) {
 
 // report logs err and passes it to every error subscriber.
 func (c *Config[T]) report(err error) {
+	c.lastErr.Store(&errorRecord{msg: err.Error(), time: time.Now()})
 	c.log.Error("config: error", "type", reflect.TypeFor[T]().String(), "err", err)
 	for _, s := range c.onError.snapshot() {
 		if perr := c.call(func() { s.fn(err) }); perr != nil {

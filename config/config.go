@@ -14,6 +14,8 @@ import (
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/strataconf/strata/codec"
 	"github.com/strataconf/strata/providers/env"
 	etcdprov "github.com/strataconf/strata/providers/etcd"
@@ -37,6 +39,17 @@ type Config[T any] struct {
 	onChange   subscribers[func(Change[T])]
 	onError    subscribers[func(error)]
 	inCallback atomic.Bool // set while the loop runs a subscriber
+
+	// Shared with Health and metrics.
+	degraded atomic.Bool                 // started from the snapshot file, etcd not reached yet
+	version  atomic.Int64                // release version in force; set by the status goroutine
+	lastErr  atomic.Pointer[errorRecord] // the most recent reported error
+
+	fromSnapshot bool        // Load used the snapshot file; read-only after Load
+	cur          status      // owned by the reload loop
+	statusCh     chan status // reload loop → status goroutine, latest only
+	metrics      *metrics
+	collectors   []prometheus.Collector
 
 	updates   chan update
 	cancel    context.CancelFunc
@@ -75,13 +88,23 @@ func Load[T any](ctx context.Context, opts ...Option) (*Config[T], error) {
 	if err != nil {
 		return nil, err
 	}
-	if c.opts.publish && c.etcd != nil {
+	if err := c.registerMetrics(); err != nil {
+		return nil, fmt.Errorf("config: metrics: %w", err)
+	}
+	if c.opts.publish && c.etcd != nil && !c.fromSnapshot {
 		if err := c.publishSchema(ctx); err != nil {
 			return nil, err
 		}
 	}
 	c.srcs = srcs
 	c.snap.Store(snap)
+	if c.etcdData != nil {
+		c.version.Store(c.etcdData.Version)
+		c.degraded.Store(c.fromSnapshot)
+		c.statusCh = make(chan status, 1)
+		c.cur = status{data: c.etcdData, fromSnapshot: c.fromSnapshot}
+		c.offer(c.cur)
+	}
 	c.start(c.etcdData)
 	return c, nil
 }
@@ -125,6 +148,7 @@ func (c *Config[T]) Close() error {
 		if !c.inCallback.Load() {
 			c.wg.Wait()
 		}
+		c.unregisterMetrics()
 	})
 	return nil
 }
@@ -171,11 +195,11 @@ func (c *Config[T]) readSources(ctx context.Context) ([]*source, error) {
 			tree, vars := p.Read()
 			srcs = append(srcs, &source{layer: LayerEnv, name: c.opts.envPrefix, tree: tree, keys: vars})
 		case LayerEtcd:
-			d, err := c.etcd.Read(ctx)
+			d, fromSnapshot, err := c.readEtcd(ctx)
 			if err != nil {
 				return nil, fmt.Errorf("%w: %w", ErrSource, err)
 			}
-			c.etcdData = d
+			c.etcdData, c.fromSnapshot = d, fromSnapshot
 			s, err := etcdSource(c.etcd.Layout(), d)
 			if err != nil {
 				return nil, err
@@ -225,7 +249,7 @@ func etcdSource(l etcdprov.Layout, d *etcdprov.Data) (*source, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: revision %d: %w", ErrSource, d.Revision, err)
 	}
-	return &source{layer: LayerEtcd, name: l.Prefix(), tree: tree, keys: keys, revision: d.Revision}, nil
+	return &source{layer: LayerEtcd, name: l.Prefix(), tree: tree, keys: keys, revision: d.Revision, data: d}, nil
 }
 
 // candidate merges srcs and binds and validates the result. It either

@@ -3,6 +3,8 @@ package config
 import (
 	"sort"
 	"strings"
+
+	etcdprov "github.com/strataconf/strata/providers/etcd"
 )
 
 // source is one configured layer instance and its last read content. The
@@ -14,6 +16,7 @@ type source struct {
 	tree     map[string]any    // nested values as read
 	keys     map[string]string // flat path → file path, env variable or etcd key
 	revision int64             // etcd revision of the content; etcd only
+	data     *etcdprov.Data    // the raw etcd content; etcd only
 }
 
 // merged is the union of all layers in precedence order.

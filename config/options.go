@@ -3,6 +3,8 @@ package config
 import (
 	"log/slog"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
@@ -37,6 +39,11 @@ type options struct {
 	watchEtcd  bool
 	watchFiles bool
 	publish    bool
+
+	startup      StartupPolicy
+	snapshotFile string
+	instance     *instanceOptions
+	metrics      prometheus.Registerer
 }
 
 // WithDefaults sets the lowest layer: the values of v, a T or *T of the type

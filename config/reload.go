@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"time"
 
 	etcdprov "github.com/strataconf/strata/providers/etcd"
 	"github.com/strataconf/strata/providers/file"
@@ -11,13 +12,15 @@ import (
 
 // update is new content for one source, delivered to the reload loop.
 type update struct {
-	src    int                     // index into Config.srcs
-	read   func() (*source, error) // builds the source's new content; runs on the loop
-	resync bool
+	src         int                     // index into Config.srcs
+	read        func() (*source, error) // builds the source's new content; runs on the loop
+	resync      bool                    // the etcd watch re-read the prefix after compaction
+	reconnected bool                    // first etcd content after starting from the snapshot
+	received    time.Time               // when the source delivered it
 }
 
-// start launches the watchers of every source that can change and the
-// reload loop that owns the sources from then on.
+// start launches the watchers of every source that can change, the status
+// goroutine, and the reload loop that owns the sources from then on.
 func (c *Config[T]) start(etcdData *etcdprov.Data) {
 	ctx, cancel := context.WithCancel(context.Background())
 	c.cancel = cancel
@@ -25,17 +28,11 @@ func (c *Config[T]) start(etcdData *etcdprov.Data) {
 	for i, s := range c.srcs {
 		switch s.layer {
 		case LayerEtcd:
+			c.goroutine(func() { c.statusLoop(ctx) })
 			if !c.opts.watchEtcd {
 				continue
 			}
-			l := c.etcd.Layout()
-			c.goroutine(func() {
-				_ = c.etcd.Watch(ctx, etcdData, func(u etcdprov.Update) {
-					c.send(ctx, update{src: i, resync: u.Resync, read: func() (*source, error) {
-						return etcdSource(l, u.Data)
-					}})
-				})
-			})
+			c.goroutine(func() { c.watchEtcd(ctx, i, etcdData) })
 		case LayerFile:
 			if !c.opts.watchFiles {
 				continue
@@ -47,7 +44,7 @@ func (c *Config[T]) start(etcdData *etcdprov.Data) {
 			}
 			c.goroutine(func() {
 				err := p.Watch(ctx, func() {
-					c.send(ctx, update{src: i, read: func() (*source, error) { return readFile(path) }})
+					c.send(ctx, update{src: i, received: time.Now(), read: func() (*source, error) { return readFile(path) }})
 				})
 				if err != nil && ctx.Err() == nil {
 					c.send(ctx, update{src: i, read: func() (*source, error) {
@@ -58,6 +55,35 @@ func (c *Config[T]) start(etcdData *etcdprov.Data) {
 		}
 	}
 	c.goroutine(func() { c.loop(ctx) })
+}
+
+// watchEtcd follows the etcd prefix. After a start from the snapshot file it
+// first reads etcd until it answers and hands that content over as one
+// update, then watches from there.
+func (c *Config[T]) watchEtcd(ctx context.Context, src int, from *etcdprov.Data) {
+	l := c.etcd.Layout()
+	if c.fromSnapshot {
+		backoff := 100 * time.Millisecond
+		for {
+			d, err := c.etcd.Read(ctx)
+			if err == nil {
+				from = d
+				c.send(ctx, update{src: src, reconnected: true, received: time.Now(), read: func() (*source, error) { return etcdSource(l, d) }})
+				break
+			}
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(backoff):
+			}
+			backoff = min(2*backoff, 5*time.Second)
+		}
+	}
+	_ = c.etcd.Watch(ctx, from, func(u etcdprov.Update) {
+		c.send(ctx, update{src: src, resync: u.Resync, received: time.Now(), read: func() (*source, error) {
+			return etcdSource(l, u.Data)
+		}})
+	})
 }
 
 func (c *Config[T]) goroutine(fn func()) {
@@ -76,8 +102,8 @@ func (c *Config[T]) send(ctx context.Context, u update) {
 	}
 }
 
-// loop is the one goroutine that owns c.srcs after Load: it applies
-// updates one at a time, publishes snapshots and runs subscribers.
+// loop is the one goroutine that owns c.srcs and c.cur after Load: it
+// applies updates one at a time, publishes snapshots and runs subscribers.
 func (c *Config[T]) loop(ctx context.Context) {
 	for {
 		select {
@@ -91,7 +117,8 @@ func (c *Config[T]) loop(ctx context.Context) {
 
 // apply rebuilds the configuration with u's new content. A candidate that
 // fails keeps the current snapshot; the source keeps the new content anyway,
-// so that the next update is judged against what the layers really hold.
+// so that the next update is judged against what the layers really hold. A
+// source that cannot be read keeps its previous content.
 func (c *Config[T]) apply(u update) {
 	layer := c.srcs[u.src].layer
 	s, err := u.read()
@@ -101,18 +128,35 @@ func (c *Config[T]) apply(u update) {
 	}
 	c.srcs = slices.Clone(c.srcs)
 	c.srcs[u.src] = s
+	if u.reconnected {
+		c.degraded.Store(false)
+	}
 	old := c.snap.Load()
 	snap, err := c.candidate(c.srcs)
 	if err != nil {
-		c.report(fmt.Errorf("config: candidate from %s rejected, keeping revision %d: %w", layer, old.Revision, err))
+		c.metrics.reload("rejected")
+		err = fmt.Errorf("config: candidate from %s rejected, keeping revision %d: %w", layer, old.Revision, err)
+		if s.layer == LayerEtcd {
+			c.cur.rejectedRev, c.cur.rejectedErr = s.revision, err.Error()
+			c.offer(c.cur)
+		}
+		c.report(err)
 		return
+	}
+	if s.layer == LayerEtcd {
+		c.cur.data, c.cur.fromSnapshot = s.data, false
+		c.offer(c.cur)
 	}
 	paths := diff(old.values, snap.values)
 	if len(paths) == 0 {
 		snap.Value = old.Value // nothing a reader can see changed
 		c.snap.Store(snap)
+		c.metrics.reload("unchanged")
+		c.metrics.observeLag(u.received)
 		return
 	}
 	c.snap.Store(snap)
+	c.metrics.reload("applied")
+	c.metrics.observeLag(u.received)
 	c.notify(Change[T]{Old: old.Value, New: snap.Value, Revision: snap.Revision, Paths: paths, Source: layer, Resync: u.resync})
 }

@@ -15,6 +15,9 @@ type Data struct {
 	Revision int64
 	// KVs maps each data key (full etcd key) to its value.
 	KVs map[string][]byte
+	// Version is the release version (P/meta/version) at Revision, when
+	// known: Read sets it, watch updates leave it 0.
+	Version int64
 }
 
 // Tree builds the nested configuration tree of d under layout l. Leaf keys

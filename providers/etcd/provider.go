@@ -6,6 +6,7 @@ package etcd
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -51,21 +52,48 @@ func New(cli *clientv3.Client, prefix string, opts ...Option) *Provider {
 // Layout returns the key layout of the provider's prefix.
 func (p *Provider) Layout() Layout { return p.layout }
 
-// Read returns every data key of the prefix at one revision (a single ranged
-// Get, so the result is consistent). An unreachable cluster makes it fail
-// within the request timeout with an error naming the endpoints.
+// Read returns every data key of the prefix and the release version (the
+// guard key) at one revision, in one read-only transaction. An unreachable
+// cluster makes it fail within the request timeout with an error naming the
+// endpoints.
 func (p *Provider) Read(ctx context.Context) (*Data, error) {
 	ctx, cancel := context.WithTimeout(ctx, p.timeout)
 	defer cancel()
-	resp, err := p.cli.Get(ctx, p.layout.Data(), clientv3.WithPrefix())
+	resp, err := p.cli.Txn(ctx).Then(
+		clientv3.OpGet(p.layout.Data(), clientv3.WithPrefix()),
+		clientv3.OpGet(p.layout.Version()),
+	).Commit()
 	if err != nil {
 		return nil, p.wrap("read "+p.layout.Data(), err)
 	}
-	d := &Data{Revision: resp.Header.Revision, KVs: make(map[string][]byte, len(resp.Kvs))}
-	for _, kv := range resp.Kvs {
+	kvs := resp.Responses[0].GetResponseRange().Kvs
+	d := &Data{Revision: resp.Header.Revision, KVs: make(map[string][]byte, len(kvs))}
+	for _, kv := range kvs {
 		d.KVs[string(kv.Key)] = kv.Value
 	}
+	if v := resp.Responses[1].GetResponseRange().Kvs; len(v) > 0 {
+		d.Version, _ = strconv.ParseInt(string(v[0].Value), 10, 64)
+	}
 	return d, nil
+}
+
+// Version returns the release version (the value of the guard key) as of
+// revision rev (0: the newest). It is 0 before the first release.
+func (p *Provider) Version(ctx context.Context, rev int64) (int64, error) {
+	ctx, cancel := context.WithTimeout(ctx, p.timeout)
+	defer cancel()
+	var opts []clientv3.OpOption
+	if rev > 0 {
+		opts = append(opts, clientv3.WithRev(rev))
+	}
+	resp, err := p.cli.Get(ctx, p.layout.Version(), opts...)
+	if err != nil {
+		return 0, p.wrap("read "+p.layout.Version(), err)
+	}
+	if len(resp.Kvs) == 0 {
+		return 0, nil
+	}
+	return strconv.ParseInt(string(resp.Kvs[0].Value), 10, 64)
 }
 
 // wrap names the endpoints in an error from the client.

@@ -1,0 +1,94 @@
+package config
+
+import (
+	"encoding/json"
+	"net/http"
+	"time"
+)
+
+// Health is the state of a Config, for load balancers and operators.
+type Health struct {
+	// Status is "ok" or "degraded": started from the snapshot file and
+	// etcd not reached yet, or the etcd watch is down.
+	Status string `json:"status"`
+	// Reason says why the status is degraded.
+	Reason string `json:"reason,omitempty"`
+	// Revision and Version are the etcd revision and release version of
+	// the configuration in force.
+	Revision int64 `json:"revision"`
+	Version  int64 `json:"version"`
+	// Source is "etcd", "snapshot" (started from the snapshot file, etcd
+	// not reached yet) or "" without an etcd layer.
+	Source string `json:"source,omitempty"`
+	// Etcd is the state of the watch; nil without an etcd layer.
+	Etcd *EtcdHealth `json:"etcd,omitempty"`
+	// LastError is the most recent error (a rejected candidate, an
+	// unreadable source); values of secret fields are masked.
+	LastError     string     `json:"last_error,omitempty"`
+	LastErrorTime *time.Time `json:"last_error_time,omitempty"`
+	// LastChange is when the configuration in force was published, and
+	// Age how long ago that was, in seconds.
+	LastChange time.Time `json:"last_change"`
+	Age        float64   `json:"age_seconds"`
+}
+
+// EtcdHealth is the state of the etcd watch.
+type EtcdHealth struct {
+	Watching   bool   `json:"watching"`
+	Revision   int64  `json:"revision"`
+	Reconnects int64  `json:"reconnects"`
+	Resyncs    int64  `json:"resyncs"`
+	LastError  string `json:"last_error,omitempty"`
+}
+
+// Health returns the current state. It is safe from any goroutine.
+func (c *Config[T]) Health() Health {
+	snap := c.snap.Load()
+	h := Health{Status: "ok", Revision: snap.Revision, Version: c.version.Load(),
+		LastChange: snap.Time, Age: time.Since(snap.Time).Seconds()}
+	if e := c.lastErr.Load(); e != nil {
+		t := e.time
+		h.LastError, h.LastErrorTime = e.msg, &t
+	}
+	if c.etcd == nil {
+		return h
+	}
+	h.Source = "etcd"
+	st := c.etcd.State()
+	h.Etcd = &EtcdHealth{Watching: st.Watching, Revision: st.Revision, Reconnects: st.Reconnects, Resyncs: st.Resyncs}
+	if st.LastError != nil {
+		h.Etcd.LastError = st.LastError.Error()
+	}
+	switch {
+	case c.degraded.Load():
+		h.Status, h.Source, h.Reason = "degraded", "snapshot", "etcd unreachable: serving the snapshot file"
+	case c.opts.watchEtcd && !st.Watching:
+		h.Status, h.Reason = "degraded", "etcd watch is down"
+	}
+	return h
+}
+
+// HealthHandler answers with the Health as JSON: 200 when ok, 503 when
+// degraded (or when the Config is nil: not loaded).
+func (c *Config[T]) HealthHandler() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Cache-Control", "no-store")
+		if c == nil {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			json.NewEncoder(w).Encode(Health{Status: "not loaded"})
+			return
+		}
+		h := c.Health()
+		if h.Status != "ok" {
+			w.WriteHeader(http.StatusServiceUnavailable)
+		}
+		json.NewEncoder(w).Encode(h)
+	})
+}
+
+// errorRecord is the last error, for Health.
+type errorRecord struct {
+	msg  string
+	time time.Time
+}

@@ -1,0 +1,108 @@
+package config
+
+import (
+	"context"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+
+	etcdprov "github.com/strataconf/strata/providers/etcd"
+)
+
+// status is what the reload loop tells the status goroutine after each
+// applied or rejected candidate. Only the latest one matters.
+type status struct {
+	data         *etcdprov.Data // etcd content in force; nil without etcd
+	fromSnapshot bool           // data came from the snapshot file
+	rejectedRev  int64
+	rejectedErr  string
+}
+
+// offer hands s to the status goroutine, replacing an unread older one.
+// Only the reload loop (or Load, before it starts) calls it.
+func (c *Config[T]) offer(s status) {
+	for {
+		select {
+		case c.statusCh <- s:
+			return
+		default:
+			select {
+			case <-c.statusCh:
+			default:
+			}
+		}
+	}
+}
+
+// statusLoop owns everything that follows an applied change but must not
+// delay the reload loop: looking up the release version, writing the
+// snapshot file, and the instance record with its lease.
+func (c *Config[T]) statusLoop(ctx context.Context) {
+	var reg *registration
+	if c.opts.instance != nil {
+		reg = newRegistration(c.opts.etcd, c.etcd.Layout().Instances(), c.opts.instance)
+		defer reg.close()
+	}
+	retry := time.NewTimer(time.Hour)
+	retry.Stop()
+	defer retry.Stop()
+	publish := func() {
+		if reg == nil {
+			return
+		}
+		if err := reg.publish(ctx); err != nil && ctx.Err() == nil {
+			c.log.Warn("config: instance record", "err", err)
+			retry.Reset(time.Second)
+		}
+	}
+	for {
+		var ka <-chan *clientv3.LeaseKeepAliveResponse
+		if reg != nil {
+			ka = reg.ka
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case _, ok := <-ka:
+			if !ok {
+				reg.lost()
+				publish()
+			}
+		case <-retry.C:
+			publish()
+		case s := <-c.statusCh:
+			c.follow(ctx, s)
+			if reg != nil {
+				reg.rec.AppliedRevision = s.data.Revision
+				reg.rec.AppliedVersion = c.version.Load()
+				reg.rec.RejectedRevision, reg.rec.RejectedError = s.rejectedRev, s.rejectedErr
+				publish()
+			}
+		}
+	}
+}
+
+// follow records the version of the applied etcd content and writes the
+// snapshot file.
+func (c *Config[T]) follow(ctx context.Context, s status) {
+	if s.data == nil {
+		return
+	}
+	version := s.data.Version
+	if !s.fromSnapshot {
+		v, err := c.etcd.Version(ctx, s.data.Revision)
+		if err != nil {
+			if ctx.Err() == nil {
+				c.log.Warn("config: read release version", "revision", s.data.Revision, "err", err)
+			}
+			return
+		}
+		version = v
+	}
+	c.version.Store(version)
+	if c.opts.snapshotFile != "" && !s.fromSnapshot {
+		if err := writeSnapshotFile(c.opts.snapshotFile, c.etcd.Layout(), s.data, version); err != nil {
+			c.log.Error("config: write snapshot file", "file", c.opts.snapshotFile, "err", err)
+		}
+	}
+}
