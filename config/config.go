@@ -92,7 +92,7 @@ func Load[T any](ctx context.Context, opts ...Option) (*Config[T], error) {
 		return nil, fmt.Errorf("config: metrics: %w", err)
 	}
 	if c.opts.publish && c.etcd != nil && !c.fromSnapshot {
-		if err := c.publishSchema(ctx); err != nil {
+		if err := c.publishSchema(ctx, srcs); err != nil {
 			return nil, err
 		}
 	}
@@ -109,11 +109,19 @@ func Load[T any](ctx context.Context, opts ...Option) (*Config[T], error) {
 	return c, nil
 }
 
-// publishSchema stores T's JSON Schema at P/meta/schema if it differs.
-func (c *Config[T]) publishSchema(ctx context.Context) error {
-	doc, err := schema.Generate(reflect.TypeFor[T]())
+// publishSchema stores T's JSON Schema at P/meta/schema if it differs,
+// relaxed so that what the layers below etcd provide is not required of
+// etcd.
+func (c *Config[T]) publishSchema(ctx context.Context, srcs []*source) error {
+	var provided []string
+	for _, s := range srcs {
+		if s.layer != LayerEtcd {
+			provided = append(provided, sortedKeys(s.keys)...)
+		}
+	}
+	doc, err := relaxedSchema(reflect.TypeFor[T](), provided)
 	if err != nil {
-		return fmt.Errorf("config: JSON Schema of %s: %w", reflect.TypeFor[T](), err)
+		return err
 	}
 	key := c.etcd.Layout().Schema()
 	ctx, cancel := context.WithTimeout(ctx, etcdprov.DefaultRequestTimeout)
@@ -292,4 +300,17 @@ func describePaths(paths []string, origins map[string]Origin) string {
 		}
 	}
 	return strings.Join(parts, ", ")
+}
+
+// relaxedSchema generates the JSON Schema of t without requiring the
+// provided paths.
+func relaxedSchema(t reflect.Type, provided []string) ([]byte, error) {
+	doc, err := schema.Generate(t)
+	if err == nil && len(provided) > 0 {
+		doc, err = schema.Relax(doc, provided)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("config: JSON Schema of %s: %w", t, err)
+	}
+	return doc, nil
 }

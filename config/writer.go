@@ -51,7 +51,9 @@ func NewWriter[T any](cli *clientv3.Client, prefix string, opts ...WriterOption)
 		}
 		w.defaults, w.initErr = codec.ToMap(v)
 	}
-	w.schemaDoc, w.initErr = schemaOf(typ, w.initErr)
+	if w.initErr == nil {
+		w.schemaDoc, w.initErr = relaxedSchema(typ, flatPaths(w.defaults))
+	}
 	w.raw.check = w.check
 	w.raw.secretsOf = func(*state) []string { return w.secrets }
 	w.raw.extraOps = func(st *state) []clientv3.Op {
@@ -63,15 +65,11 @@ func NewWriter[T any](cli *clientv3.Client, prefix string, opts ...WriterOption)
 	return w
 }
 
-func schemaOf(t reflect.Type, prev error) ([]byte, error) {
-	if prev != nil {
-		return nil, prev
-	}
-	doc, err := schema.Generate(t)
-	if err != nil {
-		return nil, fmt.Errorf("config: JSON Schema of %s: %w", t, err)
-	}
-	return doc, nil
+// flatPaths lists the leaf paths of a tree.
+func flatPaths(tree map[string]any) []string {
+	flat := make(map[string]any)
+	flatten(tree, "", flat)
+	return sortedKeys(flat)
 }
 
 // Raw returns the untyped writer beneath w; its writes are validated as T.

@@ -388,7 +388,12 @@ func TestLoadPublishesSchema(t *testing.T) {
 	}
 	cfg.Close()
 	doc, err := config.NewRawWriter(cli, p).Schema(context.Background())
-	if err != nil || string(doc) != string(config.NewWriter[Counter](cli, p).Schema()) {
+	want := config.NewWriter[Counter](cli, p, config.WithWriterDefaults(Counter{Name: "x", Pool: 1})).Schema()
+	if err != nil || string(doc) != string(want) {
 		t.Fatalf("published schema: %v\n%s", err, doc)
+	}
+	// The defaults provide name and pool: a push need not.
+	if _, err := config.NewRawWriter(cli, p).Replace(context.Background(), config.Content{"n": "3"}); err != nil {
+		t.Fatalf("push checked against the relaxed schema: %v", err)
 	}
 }
