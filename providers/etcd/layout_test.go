@@ -1,0 +1,92 @@
+package etcd_test
+
+import (
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/strataconf/strata/providers/etcd"
+)
+
+func TestLayoutParse(t *testing.T) {
+	l := etcd.NewLayout("/app/prod/")
+	cases := []struct {
+		key, path string
+		doc       bool
+		err       string
+	}{
+		{"/app/prod/data/port", "port", false, ""},
+		{"/app/prod/data/db/pool/max", "db.pool.max", false, ""},
+		{"/app/prod/data/db.yaml", "db", true, ""},
+		{"/app/prod/data/db/replica.JSON", "db.replica", true, ""},
+		{"/app/prod/data/.toml", "", true, ""},
+		{"/app/prod/data/db//port", "", false, "empty path segment"},
+		{"/app/prod/data/db/", "", false, "empty path segment"},
+		{"/app/prod/data/a.b/c", "", false, "contains a dot"},
+		{"/app/prod/data/app.ini", "", false, "unknown document extension"},
+		{"/app/prod/meta/version", "", false, "not under /app/prod/data/"},
+	}
+	for _, tc := range cases {
+		e, err := l.Parse(tc.key)
+		if tc.err != "" {
+			var ke *etcd.KeyError
+			if !errors.As(err, &ke) || ke.Key != tc.key || !strings.Contains(err.Error(), tc.err) {
+				t.Errorf("Parse(%q) = %v, want a KeyError with %q", tc.key, err, tc.err)
+			}
+			continue
+		}
+		if err != nil || e.Path != tc.path || (e.Codec != nil) != tc.doc {
+			t.Errorf("Parse(%q) = %+v, %v; want path %q doc %v", tc.key, e, err, tc.path, tc.doc)
+		}
+		if !tc.doc && l.LeafKey(e.Path) != tc.key {
+			t.Errorf("LeafKey(%q) = %q, want %q", e.Path, l.LeafKey(e.Path), tc.key)
+		}
+	}
+}
+
+func TestDataTree(t *testing.T) {
+	l := etcd.NewLayout("/p")
+	d := &etcd.Data{Revision: 7, KVs: map[string][]byte{
+		"/p/data/db.yaml":     []byte("host: a\nport: 1\n"),
+		"/p/data/db/port":     []byte("2"), // a leaf wins over the document
+		"/p/data/name":        []byte("x"),
+		"/p/data/name/nested": []byte("y"), // deeper wins over shallower
+	}}
+	tree, sources, err := d.Tree(l)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db := tree["db"].(map[string]any)
+	if db["host"] != "a" || db["port"] != "2" || tree["name"].(map[string]any)["nested"] != "y" {
+		t.Fatalf("tree %v", tree)
+	}
+	if sources["db.port"] != "/p/data/db/port" || sources["db.host"] != "/p/data/db.yaml" || sources["name"] != "" {
+		t.Fatalf("sources %v", sources)
+	}
+	bad := &etcd.Data{KVs: map[string][]byte{"/p/data/a.yaml": []byte("a: [1"), "/p/data/b//c": []byte("1")}}
+	if _, _, err := bad.Tree(l); err == nil || !strings.Contains(err.Error(), "/p/data/a.yaml") || !strings.Contains(err.Error(), "/p/data/b//c") {
+		t.Fatalf("bad keys: %v", err)
+	}
+}
+
+// FuzzParse checks that key-to-path mapping never panics and that a leaf
+// key maps back to itself.
+func FuzzParse(f *testing.F) {
+	for _, s := range []string{"port", "db/pool", "db.yaml", "a//b", "a.b/c", ".json", "x/y.toml", "", "/", "é/ü"} {
+		f.Add(s)
+	}
+	l := etcd.NewLayout("/p")
+	f.Fuzz(func(t *testing.T, rel string) {
+		key := l.Data() + rel
+		e, err := l.Parse(key)
+		if err != nil {
+			return
+		}
+		if e.Codec == nil && l.LeafKey(e.Path) != key {
+			t.Fatalf("leaf %q maps to %q and back to %q", key, e.Path, l.LeafKey(e.Path))
+		}
+		if strings.Contains(e.Path, "..") || strings.HasPrefix(e.Path, ".") || strings.HasSuffix(e.Path, ".") {
+			t.Fatalf("key %q maps to malformed path %q", key, e.Path)
+		}
+	})
+}
