@@ -55,6 +55,24 @@ func (c *Config[T]) statusLoop(ctx context.Context) {
 			retry.Reset(time.Second)
 		}
 	}
+	// Statuses are handled at most once per statusInterval: a burst of
+	// changes costs one version lookup, one file write and one record
+	// update, not one per revision.
+	var pending *status
+	var last time.Time
+	due := time.NewTimer(time.Hour)
+	due.Stop()
+	defer due.Stop()
+	handle := func(s status) {
+		last = time.Now()
+		c.follow(ctx, s)
+		if reg != nil {
+			reg.rec.AppliedRevision = s.data.Revision
+			reg.rec.AppliedVersion = c.version.Load()
+			reg.rec.RejectedRevision, reg.rec.RejectedError = s.rejectedRev, s.rejectedErr
+			publish()
+		}
+	}
 	for {
 		var ka <-chan *clientv3.LeaseKeepAliveResponse
 		if reg != nil {
@@ -71,16 +89,26 @@ func (c *Config[T]) statusLoop(ctx context.Context) {
 		case <-retry.C:
 			publish()
 		case s := <-c.statusCh:
-			c.follow(ctx, s)
-			if reg != nil {
-				reg.rec.AppliedRevision = s.data.Revision
-				reg.rec.AppliedVersion = c.version.Load()
-				reg.rec.RejectedRevision, reg.rec.RejectedError = s.rejectedRev, s.rejectedErr
-				publish()
+			if wait := time.Until(last.Add(statusInterval)); wait > 0 {
+				if pending == nil {
+					due.Reset(wait)
+				}
+				pending = &s
+				continue
+			}
+			handle(s)
+		case <-due.C:
+			if pending != nil {
+				s := *pending
+				pending = nil
+				handle(s)
 			}
 		}
 	}
 }
+
+// statusInterval is the least time between two rounds of status work.
+const statusInterval = 100 * time.Millisecond
 
 // follow records the version of the applied etcd content and writes the
 // snapshot file.
