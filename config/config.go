@@ -34,6 +34,7 @@ type Config[T any] struct {
 	// srcs is owned by Load until it returns, then by the reload loop.
 	srcs     []*source
 	etcd     *etcdprov.Provider
+	files    map[string]*file.Provider // by path; safe for Read and Watch at once
 	etcdData *etcdprov.Data // the initial read; the watch starts after it
 
 	onChange   subscribers[func(Change[T])]
@@ -191,8 +192,14 @@ func (c *Config[T]) readSources(ctx context.Context) ([]*source, error) {
 			}
 			srcs = append(srcs, s)
 		case LayerFile:
+			c.files = make(map[string]*file.Provider)
 			for _, path := range c.opts.files {
-				s, err := readFile(path)
+				p, err := file.New(path)
+				if err != nil {
+					return nil, fmt.Errorf("%w: %w", ErrSource, err)
+				}
+				c.files[path] = p
+				s, err := readFile(p)
 				if err != nil {
 					return nil, err
 				}
@@ -240,16 +247,12 @@ func (c *Config[T]) readDefaults() (*source, error) {
 	return &source{layer: LayerDefaults, tree: tree, keys: flatKeys(tree, "")}, nil
 }
 
-func readFile(path string) (*source, error) {
-	p, err := file.New(path)
-	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrSource, err)
-	}
+func readFile(p *file.Provider) (*source, error) {
 	tree, err := p.Read()
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrSource, err)
 	}
-	return &source{layer: LayerFile, name: path, tree: tree, keys: flatKeys(tree, path)}, nil
+	return &source{layer: LayerFile, name: p.Path(), tree: tree, keys: flatKeys(tree, p.Path())}, nil
 }
 
 func etcdSource(l etcdprov.Layout, d *etcdprov.Data) (*source, error) {

@@ -7,7 +7,6 @@ import (
 	"time"
 
 	etcdprov "github.com/strataconf/strata/providers/etcd"
-	"github.com/strataconf/strata/providers/file"
 )
 
 // update is new content for one source, delivered to the reload loop.
@@ -38,13 +37,10 @@ func (c *Config[T]) start(etcdData *etcdprov.Data) {
 				continue
 			}
 			path := s.name
-			p, err := file.New(path)
-			if err != nil {
-				continue // Load read it with the same codec; cannot happen
-			}
+			p := c.files[path]
 			c.goroutine(func() {
 				err := p.Watch(ctx, func() {
-					c.send(ctx, update{src: i, received: time.Now(), read: func() (*source, error) { return readFile(path) }})
+					c.send(ctx, update{src: i, received: time.Now(), read: func() (*source, error) { return readFile(p) }})
 				})
 				if err != nil && ctx.Err() == nil {
 					c.send(ctx, update{src: i, read: func() (*source, error) {

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 
 	"github.com/strataconf/strata/codec"
 )
@@ -16,6 +17,21 @@ import (
 type Provider struct {
 	path  string
 	codec codec.Codec
+
+	mu   sync.Mutex // guards seen: Read and Watch may run on different goroutines
+	seen *snapshot  // what the last Read saw; Watch's starting point
+}
+
+// snapshot is the file's content (or read error) at one moment.
+type snapshot struct {
+	b   []byte
+	err error
+}
+
+func (p *Provider) lastSeen() *snapshot {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.seen
 }
 
 // New returns a Provider for the file at path. It fails if the extension
@@ -37,6 +53,9 @@ func (p *Provider) Path() string { return p.path }
 // malformed content. An empty file gives an empty map.
 func (p *Provider) Read() (map[string]any, error) {
 	b, err := os.ReadFile(p.path)
+	p.mu.Lock()
+	p.seen = &snapshot{b: b, err: err}
+	p.mu.Unlock()
 	if err != nil {
 		return nil, fmt.Errorf("file %s: %w", p.path, err)
 	}

@@ -25,7 +25,9 @@ const (
 var watchStarted = func(*Provider) {}
 
 // Watch calls fn each time the content of the file may have changed, until
-// ctx is done; then it returns ctx.Err(). It returns early with an error only
+// ctx is done; then it returns ctx.Err(). Its starting point is the content
+// the last Read saw (or, without one, the content when Watch starts): a
+// change between that Read and the start of Watch is not lost. It returns early with an error only
 // if watching cannot start (for example when the directory does not exist) or
 // if the watcher stops delivering events.
 //
@@ -51,9 +53,14 @@ func (p *Provider) Watch(ctx context.Context, fn func()) error {
 	}
 	// Read only after Add: any later change produces an event.
 	last, lastErr := os.ReadFile(p.path)
-	watchStarted(p)
 	timer := time.NewTimer(debounce)
 	timer.Stop()
+	if seen := p.lastSeen(); seen != nil && ((seen.err == nil) != (lastErr == nil) || !bytes.Equal(seen.b, last)) {
+		// Changed since the caller's Read: report it like any change.
+		last, lastErr = seen.b, seen.err
+		timer.Reset(debounce)
+	}
+	watchStarted(p)
 	var deadline time.Time // when the pending check must run at the latest; zero if none
 	errs := w.Errors
 	for {

@@ -281,3 +281,15 @@ func TestWatchCancel(t *testing.T) {
 		t.Fatal("Watch did not return after cancel")
 	}
 }
+
+// A change between the caller's Read and the start of Watch is reported.
+func TestWatchStartsFromLastRead(t *testing.T) {
+	t.Parallel()
+	path := write(t, "app.yaml", "v: 1\n")
+	p := mustNew(t, path)
+	checkRead(t, p, 1)
+	mustWrite(t, path, "v: 2\n") // before Watch starts
+	calls := watch(t, p)
+	expectCalls(t, calls, 1)
+	checkRead(t, p, 2)
+}
