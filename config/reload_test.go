@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/goleak"
 
@@ -295,7 +296,10 @@ func TestCloseStopsEverything(t *testing.T) {
 	put(t, cli, p, "c", "etcd") // the client's own goroutines are running now
 	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
 	cfg, err := config.Load[Pair](context.Background(), config.WithEtcd(cli, p),
-		config.WithFile(writeFile(t, "p.yaml", "c: file\n")))
+		config.WithFile(writeFile(t, "p.yaml", "c: file\n")),
+		config.WithSnapshotFile(filepath.Join(t.TempDir(), "snap.json")),
+		config.WithInstance("leak-check", nil, 0),
+		config.WithMetrics(prometheus.NewRegistry()))
 	if err != nil {
 		t.Fatal(err)
 	}
