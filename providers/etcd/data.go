@@ -41,6 +41,7 @@ func (d *Data) Tree(l Layout) (tree map[string]any, sources map[string]string, e
 	var errs []error
 	var leaves []Entry
 	var leafKeys []string
+	replaced := false // some mount replaced a leaf or a subtree
 	// Documents first, so that leaf keys override values inside documents.
 	for _, k := range keys {
 		e, perr := l.Parse(k)
@@ -61,22 +62,24 @@ func (d *Data) Tree(l Layout) (tree map[string]any, sources map[string]string, e
 		flat, _ := maps.Flatten(doc, nil, ".")
 		for p, v := range flat {
 			full := join(e.Path, p)
-			mount(tree, full, v)
+			replaced = mount(tree, full, v) || replaced
 			sources[full] = k
 		}
 	}
 	for i, e := range leaves {
-		mount(tree, e.Path, string(d.KVs[leafKeys[i]]))
+		replaced = mount(tree, e.Path, string(d.KVs[leafKeys[i]])) || replaced
 		sources[e.Path] = leafKeys[i]
 	}
 	if len(errs) > 0 {
 		return nil, nil, errors.Join(errs...)
 	}
-	// A leaf mounted over an interior node (or the other way round) removed
-	// the paths beneath it from the tree; drop their sources too.
-	for p := range sources {
-		if !present(tree, p) {
-			delete(sources, p)
+	if replaced {
+		// A leaf mounted over an interior node (or the other way round)
+		// removed the paths beneath it from the tree; drop their sources.
+		for p := range sources {
+			if !present(tree, p) {
+				delete(sources, p)
+			}
 		}
 	}
 	return tree, sources, nil
@@ -89,19 +92,28 @@ func join(a, b string) string {
 	return a + "." + b
 }
 
-// mount sets the value at a dotted path, creating or replacing interior maps.
-func mount(tree map[string]any, path string, v any) {
+// mount sets the value at a dotted path, creating or replacing interior
+// maps. It reports whether it replaced a leaf by a subtree or a subtree by
+// a leaf.
+func mount(tree map[string]any, path string, v any) (replaced bool) {
 	segs := strings.Split(path, ".")
 	m := tree
 	for _, s := range segs[:len(segs)-1] {
-		next, ok := m[s].(map[string]any)
+		cur, exists := m[s]
+		next, ok := cur.(map[string]any)
 		if !ok {
+			replaced = replaced || exists
 			next = make(map[string]any)
 			m[s] = next
 		}
 		m = next
 	}
-	m[segs[len(segs)-1]] = v
+	last := segs[len(segs)-1]
+	if old, ok := m[last].(map[string]any); ok && len(old) > 0 {
+		replaced = true
+	}
+	m[last] = v
+	return replaced
 }
 
 // present reports whether the flat path still names a leaf in tree.
