@@ -1,0 +1,238 @@
+package main
+
+import (
+	"fmt"
+	"strings"
+	"time"
+)
+
+// results is everything one run measured, ready to be reported.
+type results struct {
+	command    string
+	date       time.Time
+	goVersion  string
+	platform   string
+	gomaxprocs int
+	numCPU     int
+	etcd       string
+	wall       time.Duration
+
+	lat  *latencyResult
+	load *loadResult
+	read *readResult
+	cas  *casResult
+	fan  *fanoutResult
+
+	baseline int
+	leaks    []leakRecord
+}
+
+// Labels of the ratio rows.
+const (
+	ratioStrataRaw   = "ratio Strata / raw"
+	ratioStrataKoanf = "ratio Strata / koanf"
+)
+
+// markdown renders the report: a header line, then one table per section
+// with ratio rows under the figures.
+func (r *results) markdown(chart string) string {
+	var b strings.Builder
+	w := func(format string, args ...any) { fmt.Fprintf(&b, format, args...) }
+
+	w("# Strata benchmarks\n\n")
+	w("`%s` · %s · %s %s · GOMAXPROCS=%d (NumCPU=%d) · etcd %s (embedded, in this process, loopback) · wall time %s\n\n",
+		r.command, r.date.UTC().Format("2006-01-02 15:04 MST"), r.goVersion, r.platform, r.gomaxprocs, r.numCPU, r.etcd,
+		r.wall.Round(time.Second))
+	w("One run, one embedded etcd member started by the program (no fsync) sharing the process and its cores with " +
+		"the clients, so absolute figures are those of this machine; the ratios are the point. Lower is better except commits/s.\n\n")
+
+	if l := r.lat; l != nil {
+		raw, st, ko := l.subject(latRaw), l.subject(latStrata), l.subject(latKoanf)
+		w("## 1. Put-to-callback latency\n\n")
+		w("%d sequential puts of `P/data/a` per subscriber after %d warm-up rounds; each subscriber watches its own prefix "+
+			"on the same server; rounds are **interleaved** (one put per subscriber per round, the first one rotating). "+
+			"Time from issuing the Put until the callback holds the new value (koanf: after its reload and Unmarshal).\n\n",
+			l.n, l.warmup)
+		w("| subscriber | p50 µs | p90 µs | p99 µs | max µs | callback errors |\n|---|---:|---:|---:|---:|---:|\n")
+		for _, s := range []latencySubject{raw, st, ko} {
+			w("| %s | %s | %s | %s | %s | %d |\n", s.name, us(s.lat.q(.5)), us(s.lat.q(.9)), us(s.lat.q(.99)), us(s.lat.max()), s.errors)
+		}
+		for _, x := range []struct {
+			label string
+			d     latencySubject
+		}{{ratioStrataRaw, raw}, {ratioStrataKoanf, ko}} {
+			w("| %s | %s | %s | %s | %s | |\n", x.label, ratio(st.lat.q(.5), x.d.lat.q(.5)), ratio(st.lat.q(.9), x.d.lat.q(.9)),
+				ratio(st.lat.q(.99), x.d.lat.q(.99)), ratio(st.lat.max(), x.d.lat.max()))
+		}
+		if chart != "" {
+			w("\n![put-to-callback latency CDF](%s)\n", chart)
+		}
+		w("\n")
+	}
+
+	if l := r.load; l != nil {
+		w("## 2. Start-up load into a typed struct\n\n")
+		w("`n` leaf keys `P/data/items/kNNNNN` loaded into `struct{ Items map[string]int }`. Subjects take turns within each run; " +
+			"one untimed warm-up run; median of the timed runs. Strata: `Load` with `WithWatch(false, false)` (read, merge, bind, " +
+			"validate), then `Close`. koanf: `Load` into a fresh instance through its etcd provider (dialled once beforehand; " +
+			"its keys stripped of the prefix and unflattened on `/`), then `Unmarshal`.\n\n")
+		w("| loader |")
+		for _, n := range l.sizes {
+			w(" %s keys, median of %d, ms |", thousands(n), l.runs[n])
+		}
+		w("\n|---|%s\n", strings.Repeat("---:|", len(l.sizes)))
+		for _, name := range []string{loadRaw, loadStrata, loadKoanf} {
+			w("| %s |", name)
+			for _, n := range l.sizes {
+				w(" %s |", ms(l.median[name][n]))
+			}
+			w("\n")
+		}
+		for _, x := range []struct{ label, vs string }{{ratioStrataRaw, loadRaw}, {ratioStrataKoanf, loadKoanf}} {
+			w("| %s |", x.label)
+			for _, n := range l.sizes {
+				w(" %s |", ratio(l.median[loadStrata][n], l.median[x.vs][n]))
+			}
+			w("\n")
+		}
+		w("\n")
+	}
+
+	if rd := r.read; rd != nil {
+		w("## 3. Read cost\n\n")
+		w("`testing.Benchmark` inside the program on a loaded `Small` (4 leaves). koanf's values come from etcd as text, so " +
+			"`k.Int` parses on every call; the 2-goroutine rows use `RunParallel` (koanf's getters take a `sync.RWMutex` read lock). " +
+			"The last row is what a typed snapshot costs koanf per read if you unmarshal on demand.\n\n")
+		w("| getter | ns/op | allocs/op | B/op |\n|---|---:|---:|---:|\n")
+		for _, x := range rd.rows {
+			w("| %s | %.2f | %d | %d |\n", x.name, x.nsPerOp, x.allocsPerOp, x.bytesPerOp)
+		}
+		for _, x := range rd.rows {
+			if x.vs == "" {
+				continue
+			}
+			k, _ := rd.row(x.vs)
+			w("| %s: %s vs %s | %s | | |\n", ratioStrataKoanf, x.name, k.name, ratioF(x.nsPerOp, k.nsPerOp))
+		}
+		w("\n")
+	}
+
+	if c := r.cas; c != nil {
+		w("## 4. Compare-and-swap write throughput on one key\n\n")
+		w("Each case increments one counter a fixed number of times, spread over the writers, on its own prefix. Raw: `Get`, then "+
+			"`Txn(If ModRevision unchanged, Then Put n+1)`, retried at once on a lost race. Strata: `Writer.Update(c.N++)` with "+
+			"`WithMaxAttempts(%d)`: reads the prefix, re-runs the mutation, validates, and commits the leaf, the version key and a "+
+			"release record in one transaction, retrying after a jittered backoff (1 ms doubling to 100 ms). Attempts include commits. "+
+			"Check: the counter's final value (and for Strata the release version) equals the number of successful commits.\n\n",
+			casMaxAttempts)
+		w("| writer | writers | commits | attempts | failed | commits/s | no lost update |\n|---|---:|---:|---:|---:|---:|---|\n")
+		for _, x := range c.rows {
+			check := fmt.Sprintf("ok (counter +%d)", x.final)
+			if !x.lostCheck {
+				check = fmt.Sprintf("**FAILED**: counter +%d after %d commits", x.final, x.commits)
+			}
+			w("| %s | %d | %d | %d | %d | %.0f | %s |\n", x.name, x.writers, x.commits, x.attempts, x.failed, x.perSecond(), check)
+		}
+		for _, n := range r.casWriters() {
+			raw, _ := c.row(casRaw, n)
+			st, _ := c.row(casStrata, n)
+			w("| %s | %d | | | | %s | |\n", ratioStrataRaw, n, ratioF(st.perSecond(), raw.perSecond()))
+		}
+		if c.allChecksPass() {
+			w("\nLost-update check: **PASS**: every counter equals its number of successful commits, and no increment failed.\n\n")
+		} else {
+			w("\nLost-update check: **FAIL**: see the rows above.\n\n")
+		}
+	}
+
+	if f := r.fan; f != nil {
+		w("## 5. Fan-out: %s watchers of one prefix on one client\n\n", thousands(f.instances))
+		w("Raw: `Watch` + a goroutine each. Strata: `Load` + one `OnChange` each, all on ONE shared client. Memory: after GC, once a first "+
+			"put reached every instance, against before they were created, divided by the instances; it includes the in-process etcd "+
+			"server's state for each watcher (the raw row is that baseline). Latency: %d puts, from `Put` returning until the last "+
+			"instance's callback saw the value (0 if all had already seen it).\n\n", f.puts)
+		w("| watchers | heap B/instance | stack B/instance | goroutines/instance | create all ms | close all ms | put→all p50 ms | p99 ms | max ms |\n")
+		w("|---|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+		for _, x := range f.rows {
+			w("| %s | %.0f | %.0f | %.1f | %s | %s | %s | %s | %s |\n", x.name, x.heapPerInst, x.stackPerInst, x.goroutinesPer,
+				ms(x.start), ms(x.closeAll), ms(x.lat.q(.5)), ms(x.lat.q(.99)), ms(x.lat.max()))
+		}
+		raw, _ := f.row(fanRaw)
+		st, _ := f.row(fanStrata)
+		w("| %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", ratioStrataRaw, ratioF(st.heapPerInst, raw.heapPerInst),
+			ratioF(st.stackPerInst, raw.stackPerInst), ratioF(st.goroutinesPer, raw.goroutinesPer), ratio(st.start, raw.start),
+			ratio(st.closeAll, raw.closeAll), ratio(st.lat.q(.5), raw.lat.q(.5)), ratio(st.lat.q(.99), raw.lat.q(.99)),
+			ratio(st.lat.max(), raw.lat.max()))
+		w("\n")
+	}
+
+	w("## Notes on koanf's etcd provider (providers/etcd/v2 v2.1.0)\n\n")
+	w("- `Read` returns the etcd keys as they are (`\"/p/data/db/host\": \"...\"`), flat, although koanf's `Provider` contract " +
+		"asks for a nested map: `k.String(\"db.host\")` and `Unmarshal` into a nested struct need an adapter (here: strip the " +
+		"prefix, `maps.Unflatten` on `/`).\n")
+	w("- `Watch` calls back once per event, not per revision: a transaction of k keys gives k callbacks, and the documented " +
+		"reaction (a fresh `Load`) re-reads the whole prefix each time, so the cost per change grows with the prefix.\n")
+	w("- The watch has no start revision and is created in a goroutine after `Watch` returns: changes between the initial " +
+		"`Load` and the watch taking effect are lost (section 1 re-puts until each subscriber sees one). It is never resumed: " +
+		"a closed channel (compaction, cancellation) ends it silently, and the callback never receives an error.\n")
+	w("- It uses `context.Background()` and the provider has no `Close`: its own client (the provider cannot be given one) " +
+		"and the watch goroutine live until the process ends; this program closes the client through reflection so that " +
+		"the leak check holds. `DialTimeout` is also the timeout of every `Read`; left at zero, `Read` fails at once.\n\n")
+
+	w("## Leak check\n\n")
+	ok := len(r.leaks) > 0
+	var parts []string
+	for _, l := range r.leaks {
+		ok = ok && l.ok
+		parts = append(parts, fmt.Sprintf("%s %d", l.section, l.goroutines))
+	}
+	verdict := "**ok**: back to the baseline after every section"
+	if !ok {
+		verdict = "**LEAK**: above the baseline after a section"
+	}
+	w("Goroutines after each section closed everything (baseline %d, with etcd and the shared client running): %s: %s.\n",
+		r.baseline, strings.Join(parts, ", "), verdict)
+	return b.String()
+}
+
+// casWriters lists the writer counts of section 4 in order.
+func (r *results) casWriters() []int {
+	var ns []int
+	for _, x := range r.cas.rows {
+		if len(ns) == 0 || ns[len(ns)-1] != x.writers {
+			ns = append(ns, x.writers)
+		}
+	}
+	return ns
+}
+
+func us(d time.Duration) string { return fmt.Sprintf("%.0f", float64(d)/float64(time.Microsecond)) }
+
+func ms(d time.Duration) string {
+	v := float64(d) / float64(time.Millisecond)
+	switch {
+	case v >= 100:
+		return fmt.Sprintf("%.0f", v)
+	case v >= 10:
+		return fmt.Sprintf("%.1f", v)
+	default:
+		return fmt.Sprintf("%.2f", v)
+	}
+}
+
+func ratio(a, b time.Duration) string { return ratioF(float64(a), float64(b)) }
+
+func ratioF(a, b float64) string {
+	if b == 0 {
+		return "n/a"
+	}
+	return fmt.Sprintf("%.2f×", a/b)
+}
+
+func thousands(n int) string {
+	s := fmt.Sprint(n)
+	for i := len(s) - 3; i > 0; i -= 3 {
+		s = s[:i] + "," + s[i:]
+	}
+	return s
+}
