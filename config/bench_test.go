@@ -203,3 +203,38 @@ func parallel(b *testing.B, n int, fn func()) {
 	wg.Wait()
 	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "commits/s")
 }
+
+// BenchmarkFanout measures one put reaching 200 Configs that watch the same
+// prefix through one client (time until the last callback).
+func BenchmarkFanout(b *testing.B) {
+	cli := client(b)
+	p := prefix(b)
+	const n = 200
+	var mu sync.Mutex
+	var want, seen int
+	done := make(chan struct{}, 1)
+	for range n {
+		cfg := loadPair(b, cli, p)
+		cfg.OnChange(func(c config.Change[Pair]) {
+			mu.Lock()
+			defer mu.Unlock()
+			if c.New.A == want {
+				if seen++; seen == n {
+					done <- struct{}{}
+				}
+			}
+		})
+	}
+	ctx := context.Background()
+	i := 0
+	for b.Loop() {
+		i++
+		mu.Lock()
+		want, seen = i, 0
+		mu.Unlock()
+		if _, err := cli.Put(ctx, p+"/data/a", strconv.Itoa(i)); err != nil {
+			b.Fatal(err)
+		}
+		<-done
+	}
+}

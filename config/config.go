@@ -35,16 +35,17 @@ type Config[T any] struct {
 	srcs     []*source
 	etcd     *etcdprov.Provider
 	files    map[string]*file.Provider // by path; safe for Read and Watch at once
-	etcdData *etcdprov.Data // the initial read; the watch starts after it
+	etcdData *etcdprov.Data            // the initial read; the watch starts after it
 
 	onChange   subscribers[func(Change[T])]
 	onError    subscribers[func(error)]
 	inCallback atomic.Bool // set while the loop runs a subscriber
 
 	// Shared with Health and metrics.
-	degraded atomic.Bool                 // started from the snapshot file, etcd not reached yet
-	version  atomic.Int64                // release version in force; set by the status goroutine
-	lastErr  atomic.Pointer[errorRecord] // the most recent reported error
+	degraded   atomic.Bool                 // started from the snapshot file, etcd not reached yet
+	healthUsed atomic.Bool                 // Health was called: keep the version current
+	version    atomic.Int64                // release version in force; set by the status goroutine
+	lastErr    atomic.Pointer[errorRecord] // the most recent reported error
 
 	fromSnapshot bool        // Load used the snapshot file; read-only after Load
 	cur          status      // owned by the reload loop

@@ -14,7 +14,9 @@ type Health struct {
 	// Reason says why the status is degraded.
 	Reason string `json:"reason,omitempty"`
 	// Revision and Version are the etcd revision and release version of
-	// the configuration in force.
+	// the configuration in force. The version is tracked from the first
+	// call of Health on (from Load on with WithInstance, WithSnapshotFile
+	// or WithMetrics), within about 100 ms of a change.
 	Revision int64 `json:"revision"`
 	Version  int64 `json:"version"`
 	// Source is "etcd", "snapshot" (started from the snapshot file, etcd
@@ -43,6 +45,7 @@ type EtcdHealth struct {
 
 // Health returns the current state. It is safe from any goroutine.
 func (c *Config[T]) Health() Health {
+	c.healthUsed.Store(true) // from now on the status goroutine tracks the version
 	snap := c.snap.Load()
 	h := Health{Status: "ok", Revision: snap.Revision, Version: c.version.Load(),
 		LastChange: snap.Time, Age: time.Since(snap.Time).Seconds()}

@@ -111,9 +111,14 @@ func (c *Config[T]) statusLoop(ctx context.Context) {
 const statusInterval = 100 * time.Millisecond
 
 // follow records the version of the applied etcd content and writes the
-// snapshot file.
+// snapshot file. The version costs a read; it is looked up only when
+// something uses it: instance records, the snapshot file, metrics, or a
+// caller of Health.
 func (c *Config[T]) follow(ctx context.Context, s status) {
 	if s.data == nil {
+		return
+	}
+	if c.opts.instance == nil && c.opts.snapshotFile == "" && c.opts.metrics == nil && !c.healthUsed.Load() {
 		return
 	}
 	version := s.data.Version
