@@ -1,0 +1,163 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/strataconf/strata/config"
+	etcdprov "github.com/strataconf/strata/providers/etcd"
+)
+
+// session is a connection to etcd for one command, on the prefix P.
+type session struct {
+	cli    *clientv3.Client
+	layout etcdprov.Layout
+	a      *app
+}
+
+// endpointList splits --endpoints.
+func (g *globals) endpointList() []string {
+	var eps []string
+	for _, ep := range strings.Split(g.endpoints, ",") {
+		if ep = strings.TrimSpace(ep); ep != "" {
+			eps = append(eps, ep)
+		}
+	}
+	return eps
+}
+
+// credentials returns the user name and password of --user, --password.
+// Without golang.org/x/term in go.mod the password is never prompted for.
+func (g *globals) credentials() (user, password string, err error) {
+	if g.user == "" {
+		if g.password != "" {
+			return "", "", usagef("--password (or STRATA_PASSWORD) given without --user")
+		}
+		return "", "", nil
+	}
+	user, password, hasPassword := strings.Cut(g.user, ":")
+	if user == "" {
+		return "", "", usagef("--user %q has no user name", g.user)
+	}
+	if !hasPassword {
+		password = g.password
+	}
+	if password == "" {
+		return "", "", usagef("no password for etcd user %q: use --user %s:PASSWORD, --password or STRATA_PASSWORD", user, user)
+	}
+	return user, password, nil
+}
+
+// connect opens a client on the endpoints and checks, within
+// --dial-timeout, that at least one of them answers. needPrefix makes
+// --prefix required.
+func (a *app) connect(ctx context.Context, needPrefix bool) (*session, error) {
+	if needPrefix && strings.Trim(a.g.prefix, "/") == "" {
+		return nil, usagef("no prefix: give --prefix P or set STRATA_PREFIX (a key prefix like /strata/app/prod)")
+	}
+	eps := a.g.endpointList()
+	if len(eps) == 0 {
+		return nil, usagef("no etcd endpoints: give --endpoints or set STRATA_ENDPOINTS")
+	}
+	user, password, err := a.g.credentials()
+	if err != nil {
+		return nil, err
+	}
+	if a.g.dialTimeout <= 0 {
+		return nil, usagef("--dial-timeout must be positive, not %v", a.g.dialTimeout)
+	}
+	cli, err := etcdprov.NewClient(etcdprov.ClientConfig{
+		Endpoints:   eps,
+		DialTimeout: a.g.dialTimeout,
+		Username:    user,
+		Password:    password,
+		CACert:      a.g.cacert,
+		Cert:        a.g.cert,
+		Key:         a.g.key,
+	})
+	if err != nil {
+		return nil, err
+	}
+	if err := checkReachable(ctx, cli, a.g); err != nil {
+		cli.Close()
+		return nil, err
+	}
+	return &session{cli: cli, layout: etcdprov.NewLayout(a.g.prefix), a: a}, nil
+}
+
+// checkReachable asks every endpoint for its status, in parallel, within
+// the dial timeout. clientv3 does not block on dial, so without this an
+// unreachable cluster would show only at the first request's deadline.
+func checkReachable(ctx context.Context, cli *clientv3.Client, g globals) error {
+	ctx, cancel := context.WithTimeout(ctx, g.dialTimeout)
+	defer cancel()
+	eps := cli.Endpoints()
+	errs := make([]error, len(eps))
+	ok := make(chan struct{}, len(eps))
+	var wg sync.WaitGroup
+	for i, ep := range eps {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, err := cli.Status(ctx, ep)
+			errs[i] = err
+			if err == nil {
+				ok <- struct{}{}
+			}
+		}()
+	}
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	select {
+	case <-ok:
+		return nil // one answer is enough; the others finish on cancel
+	case <-done:
+	}
+	select {
+	case <-ok:
+		return nil
+	default:
+	}
+	for _, err := range errs {
+		if etcdprov.ErrorIsAuth(err) {
+			return fmt.Errorf("etcd [%s]: permission denied: %w", strings.Join(eps, ","), err)
+		}
+	}
+	if ctx.Err() != nil && errors.Is(context.Cause(ctx), context.DeadlineExceeded) {
+		hint := ""
+		if strings.HasPrefix(eps[0], "https://") {
+			hint = "; or the TLS handshake failed: check --cacert, --cert and --key"
+		}
+		return fmt.Errorf("etcd [%s]: unreachable: no endpoint answered within %v (--dial-timeout)%s", strings.Join(eps, ","), g.dialTimeout, hint)
+	}
+	return fmt.Errorf("etcd [%s]: unreachable: %w", strings.Join(eps, ","), errors.Join(errs...))
+}
+
+// close releases the client.
+func (s *session) close() { s.cli.Close() }
+
+// writer returns a RawWriter on the prefix. schemaDoc, when set, replaces
+// the published schema; noCheck turns checking off.
+func (s *session) writer(schemaDoc []byte, noCheck bool) *config.RawWriter {
+	opts := []config.WriterOption{config.WithWriteTimeout(s.a.g.commandTimeout)}
+	if schemaDoc != nil {
+		opts = append(opts, config.WithSchema(schemaDoc))
+	}
+	if noCheck {
+		opts = append(opts, config.WithoutSchemaCheck())
+	}
+	return config.NewRawWriter(s.cli, s.layout.Prefix(), opts...)
+}
+
+// withTimeout bounds the etcd requests of one command.
+func (a *app) withTimeout(ctx context.Context) (context.Context, context.CancelFunc) {
+	if a.g.commandTimeout <= 0 {
+		return context.WithCancel(ctx)
+	}
+	return context.WithTimeout(ctx, a.g.commandTimeout)
+}

@@ -1,0 +1,175 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"runtime"
+	"sort"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/strataconf/strata/cmd/strata/internal/tree"
+	"github.com/strataconf/strata/codec"
+	"github.com/strataconf/strata/config"
+)
+
+func (a *app) editCommand() *cobra.Command {
+	var wf writeFlags
+	cmd := &cobra.Command{
+		Use:   "edit",
+		Short: "Edit the configuration in $EDITOR and push it",
+		Long: `Write the configuration (YAML, as get shows it) to a temporary file, open it in
+$EDITOR (else $VISUAL, else vi), and push the result with the release
+version that was read as the expected version, like kubectl edit.
+
+An unchanged file cancels the edit. If someone changed the configuration in
+the meantime (through strata or around it) the push is refused with exit
+code 3; if the result fails the schema, exit code 4. In both cases, and when
+the file does not parse, the edited file is kept and its path printed, so
+that no work is lost: fix it and push it with push -f FILE.`,
+		Args: maxArgs(0),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return a.edit(cmd.Context(), &wf)
+		},
+	}
+	wf.add(cmd, false)
+	return cmd
+}
+
+// editorCommand returns the command that edits path: $EDITOR, else
+// $VISUAL, else vi. An editor with arguments ("code --wait") is run by the
+// shell, as git and kubectl do, so that its quoting works.
+func editorCommand(path string) (*exec.Cmd, string) {
+	ed := "vi"
+	for _, env := range []string{"EDITOR", "VISUAL"} {
+		if v := strings.TrimSpace(os.Getenv(env)); v != "" {
+			ed = v
+			break
+		}
+	}
+	if !strings.ContainsAny(ed, " \t'\"") {
+		return exec.Command(ed, path), ed
+	}
+	if runtime.GOOS == "windows" {
+		f := strings.Fields(ed)
+		return exec.Command(f[0], append(f[1:], path)...), ed
+	}
+	return exec.Command("sh", "-c", ed+` "$1"`, "sh", path), ed
+}
+
+const editHeader = `# Edit the configuration and save to push it; an unchanged file cancels.
+# Secrets shown as ****** keep their current value. Lines starting with # are ignored.
+`
+
+func (a *app) edit(ctx context.Context, wf *writeFlags) error {
+	schemaDoc, err := wf.schemaDoc()
+	if err != nil {
+		return err
+	}
+	rctx, cancel := a.withTimeout(ctx)
+	s, err := a.connect(rctx, true)
+	if err != nil {
+		cancel()
+		return err
+	}
+	defer s.close()
+	cur, err := a.readCurrent(rctx, s, wf.schema)
+	cancel()
+	if err != nil {
+		return err
+	}
+	body, err := cur.yamlDocument()
+	if err != nil {
+		return err
+	}
+	orig := append([]byte(editHeader), body...)
+	f, err := os.CreateTemp("", "strata-edit-*.yaml")
+	if err != nil {
+		return err
+	}
+	path := f.Name()
+	_, err = f.Write(orig)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		os.Remove(path)
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	keep := func(err error) error { return &savedError{err: err, path: path} }
+
+	// An interrupt while the editor runs is the editor's business (vi uses
+	// Ctrl-C): the editor is not killed, and the push that follows is not
+	// cancelled. To abandon the edit, leave the file unchanged.
+	ctx = context.WithoutCancel(ctx)
+	ed, name := editorCommand(path)
+	ed.Stdin, ed.Stdout, ed.Stderr = a.stdin, a.stdout, a.stderr
+	if err := ed.Run(); err != nil {
+		return keep(fmt.Errorf("editor %s: %w", name, err))
+	}
+	edited, err := os.ReadFile(path)
+	if err != nil {
+		return keep(err)
+	}
+	if bytes.Equal(edited, orig) {
+		os.Remove(path)
+		fmt.Fprintln(a.stdout, "edit cancelled, no changes")
+		return nil
+	}
+	doc, err := codec.YAML.Unmarshal(edited)
+	if err != nil {
+		return keep(fmt.Errorf("%s: %w", path, err))
+	}
+
+	wctx, cancel := a.withTimeout(ctx)
+	defer cancel()
+	w := s.writer(schemaDoc, wf.noCheck)
+	opts := append(wf.options(), config.ExpectVersion(cur.version))
+	// ExpectVersion guards the release version only; a write made around
+	// the writer (etcdctl put) leaves it unchanged, so also refuse when the
+	// content differs from the content that was edited.
+	unchanged := func(c config.Content) error {
+		if c.Hash() == cur.content.Hash() {
+			return nil
+		}
+		return fmt.Errorf("%w: the configuration under %s changed outside strata since version %d was read (keys %s)",
+			config.ErrConflict, s.layout.Data(), cur.version, strings.Join(changedKeys(cur.content, c), ", "))
+	}
+	rel, err := replaceWith(wctx, w, s.layout, doc, cur.schema.secrets, unchanged, opts...)
+	if err != nil {
+		return keep(err)
+	}
+	if !rel.DryRun && len(rel.Changes) == 0 {
+		os.Remove(path)
+		fmt.Fprintln(a.stdout, "edit cancelled, no changes")
+		return nil
+	}
+	if !rel.DryRun {
+		os.Remove(path)
+	} else {
+		fmt.Fprintf(a.stderr, "strata: dry run: your edit is kept in %s\n", path)
+	}
+	a.reportWrite(rel)
+	return nil
+}
+
+// changedKeys lists the keys that differ between two contents, for people.
+func changedKeys(a, b config.Content) []string {
+	var out []string
+	for k, v := range b {
+		if av, ok := a[k]; !ok || av != v {
+			out = append(out, tree.KeyPath(k))
+		}
+	}
+	for k := range a {
+		if _, ok := b[k]; !ok {
+			out = append(out, tree.KeyPath(k))
+		}
+	}
+	sort.Strings(out)
+	return out
+}

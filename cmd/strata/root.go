@@ -1,0 +1,214 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	etcdprov "github.com/strataconf/strata/providers/etcd"
+)
+
+// app is one run of the program: its streams and global flags.
+type app struct {
+	stdin  io.Reader
+	stdout io.Writer
+	stderr io.Writer
+	g      globals
+}
+
+// globals are the flags every command has.
+type globals struct {
+	endpoints      string
+	prefix         string
+	user           string
+	password       string
+	cacert         string
+	cert           string
+	key            string
+	dialTimeout    time.Duration
+	commandTimeout time.Duration
+}
+
+// envFallbacks lists, per global flag, the environment variables read (in
+// order) when the flag is not given.
+var envFallbacks = []struct {
+	flag string
+	envs []string
+}{
+	{"endpoints", []string{"STRATA_ENDPOINTS", "ETCDCTL_ENDPOINTS"}},
+	{"prefix", []string{"STRATA_PREFIX"}},
+	{"user", []string{"STRATA_USER"}},
+	{"password", []string{"STRATA_PASSWORD"}},
+	{"cacert", []string{"STRATA_CACERT"}},
+	{"cert", []string{"STRATA_CERT"}},
+	{"key", []string{"STRATA_KEY"}},
+	{"dial-timeout", []string{"STRATA_DIAL_TIMEOUT"}},
+	{"command-timeout", []string{"STRATA_COMMAND_TIMEOUT"}},
+}
+
+const rootLong = `strata reads, checks and changes the configuration that Strata applications
+load from etcd, under one key prefix P:
+
+  P/data/...        the configuration (leaf keys a/b/c and documents a.yaml)
+  P/meta/version    the newest release version, changed by every write
+  P/meta/releases/  one record per write (history, rollback)
+  P/meta/schema     the JSON Schema the content is checked against
+
+Every write is one compare-and-swap transaction that is checked against the
+schema published at P/meta/schema (or --schema FILE) and recorded as a new
+release. Values of fields the schema marks secret ("x-secret" or
+"writeOnly") are shown as ****** everywhere.
+
+Global flags fall back to environment variables: --endpoints to
+STRATA_ENDPOINTS then ETCDCTL_ENDPOINTS, and every other --flag-name to
+STRATA_FLAG_NAME (STRATA_PREFIX, STRATA_USER, STRATA_PASSWORD, STRATA_CACERT,
+STRATA_CERT, STRATA_KEY, STRATA_DIAL_TIMEOUT, STRATA_COMMAND_TIMEOUT).
+Colours are used only on a terminal and never when NO_COLOR is set.
+
+` + exitCodesHelp
+
+// run is the program: it parses args, runs the command and returns the exit
+// code. Errors are printed on stderr as one line.
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	a := &app{stdin: stdin, stdout: stdout, stderr: stderr}
+	root := a.rootCommand()
+	root.SetArgs(args)
+	root.SetIn(stdin)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	cmd, err := root.ExecuteContextC(ctx)
+	if err == nil {
+		return exitOK
+	}
+	if isCobraUsage(err) {
+		err = &usageError{err}
+	}
+	if etcdprov.ErrorIsAuth(err) {
+		if user, _, _ := a.g.credentials(); user != "" && !strings.Contains(err.Error(), strconv.Quote(user)) {
+			err = fmt.Errorf("%w (as etcd user %q)", err, user)
+		}
+	}
+	var ue *usageError
+	if errors.As(err, &ue) && cmd != nil {
+		err = fmt.Errorf("%w (see '%s --help')", err, cmd.CommandPath())
+	}
+	printError(stderr, err)
+	return exitCode(err)
+}
+
+// isCobraUsage recognises the usage errors cobra makes itself.
+func isCobraUsage(err error) bool {
+	msg := err.Error()
+	for _, p := range []string{"unknown command", "unknown flag", "unknown shorthand flag", "flag needs an argument",
+		"invalid argument", "required flag", "accepts ", "requires at least", "requires at most", "bad flag syntax"} {
+		if strings.HasPrefix(msg, p) {
+			return true
+		}
+	}
+	return false
+}
+
+func (a *app) rootCommand() *cobra.Command {
+	root := &cobra.Command{
+		Use:           "strata",
+		Short:         "Read, check and change Strata configuration in etcd",
+		Long:          rootLong,
+		SilenceErrors: true,
+		SilenceUsage:  true,
+		Args: func(cmd *cobra.Command, args []string) error {
+			if len(args) > 0 {
+				return usagef("unknown command %q for %q", args[0], cmd.CommandPath())
+			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return cmd.Help()
+		},
+		PersistentPreRunE: func(cmd *cobra.Command, args []string) error {
+			return a.applyEnv(cmd)
+		},
+	}
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &usageError{err} })
+	f := root.PersistentFlags()
+	f.StringVar(&a.g.endpoints, "endpoints", "127.0.0.1:2379", "etcd endpoints, comma-separated")
+	f.StringVar(&a.g.prefix, "prefix", "", "the key prefix P of the configuration (required by data commands)")
+	f.StringVar(&a.g.user, "user", "", "etcd user: name or name:password")
+	f.StringVar(&a.g.password, "password", "", "etcd password (when --user gives only the name)")
+	f.StringVar(&a.g.cacert, "cacert", "", "verify the etcd servers with this CA bundle (PEM file)")
+	f.StringVar(&a.g.cert, "cert", "", "client certificate for TLS (PEM file)")
+	f.StringVar(&a.g.key, "key", "", "client key for TLS (PEM file)")
+	f.DurationVar(&a.g.dialTimeout, "dial-timeout", 2*time.Second, "fail when no endpoint answers within this time")
+	f.DurationVar(&a.g.commandTimeout, "command-timeout", 10*time.Second, "bound the etcd requests of one command")
+
+	root.AddCommand(
+		a.getCommand(),
+		a.setCommand(),
+		a.deleteCommand(),
+		a.pushCommand(),
+		a.diffCommand(),
+		a.validateCommand(),
+		a.editCommand(),
+		a.historyCommand(),
+		a.rollbackCommand(),
+		a.watchCommand(),
+		a.schemaCommand(),
+		a.statusCommand(),
+		a.versionCommand(),
+	)
+	for _, c := range root.Commands() {
+		c.SilenceErrors, c.SilenceUsage = true, true
+	}
+	return root
+}
+
+// applyEnv fills the global flags not given on the command line from the
+// environment.
+func (a *app) applyEnv(cmd *cobra.Command) error {
+	for _, fb := range envFallbacks {
+		fl := cmd.Flags().Lookup(fb.flag)
+		if fl == nil || fl.Changed {
+			continue
+		}
+		for _, env := range fb.envs {
+			v, ok := os.LookupEnv(env)
+			if !ok || v == "" {
+				continue
+			}
+			if err := fl.Value.Set(v); err != nil {
+				return usagef("environment variable %s=%q: %v", env, v, err)
+			}
+			break
+		}
+	}
+	return nil
+}
+
+// Argument checks that fail with usage errors.
+
+func exactArgs(n int, names ...string) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, args []string) error {
+		if len(args) < n {
+			return usagef("missing %s", strings.Join(names[len(args):], " and "))
+		}
+		if len(args) > n {
+			return usagef("unexpected argument %q", args[n])
+		}
+		return nil
+	}
+}
+
+func maxArgs(n int) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, args []string) error {
+		if len(args) > n {
+			return usagef("unexpected argument %q", args[n])
+		}
+		return nil
+	}
+}

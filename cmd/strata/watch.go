@@ -1,0 +1,95 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/spf13/cobra"
+
+	"github.com/strataconf/strata/cmd/strata/internal/tree"
+	etcdprov "github.com/strataconf/strata/providers/etcd"
+)
+
+func (a *app) watchCommand() *cobra.Command {
+	var schemaFile string
+	cmd := &cobra.Command{
+		Use:   "watch",
+		Short: "Print every change of the configuration until interrupted",
+		Long: `Follow the configuration and print, for every etcd revision that changes it,
+one line per changed path: "revision R + path: value" (added),
+"revision R ~ path: old → new" (changed) or "revision R - path: old"
+(deleted). Secret values are masked. Each line is flushed at once, so scripts
+can read them. A notice on stderr gives the revision the watch starts after.
+It runs until interrupted (SIGINT, SIGTERM) and then exits 0.`,
+		Args: maxArgs(0),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return a.watch(cmd.Context(), schemaFile)
+		},
+	}
+	cmd.Flags().StringVar(&schemaFile, "schema", "", "mask by this JSON Schema file instead of the one published at P/meta/schema")
+	return cmd
+}
+
+func (a *app) watch(ctx context.Context, schemaFile string) error {
+	rctx, cancel := a.withTimeout(ctx)
+	defer cancel()
+	s, err := a.connect(rctx, true)
+	if err != nil {
+		return err
+	}
+	defer s.close()
+	si, err := loadSchema(rctx, s.writer(nil, false), schemaFile, s.layout.Schema())
+	if err != nil {
+		return err
+	}
+	p := etcdprov.New(s.cli, s.layout.Prefix(), etcdprov.WithRequestTimeout(a.g.commandTimeout))
+	d, err := p.Read(rctx)
+	if err != nil {
+		return err
+	}
+	prev, err := dataTexts(s.layout, d)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(a.stderr, "strata: watching %s after revision %d (interrupt to stop)\n", s.layout.Data(), d.Revision)
+	col := colour(a.stdout)
+	err = p.Watch(ctx, d, func(u etcdprov.Update) {
+		next, err := dataTexts(s.layout, u.Data)
+		if err != nil {
+			fmt.Fprintf(a.stderr, "strata: revision %d: %v\n", u.Data.Revision, err)
+			return
+		}
+		if u.Resync {
+			fmt.Fprintf(a.stderr, "strata: revision %d: history compacted, re-read the prefix\n", u.Data.Revision)
+		}
+		for _, c := range tree.Diff(prev, next, si.secrets) {
+			fmt.Fprintf(a.stdout, "revision %d ", u.Data.Revision)
+			printDiff(a.stdout, []diffLine{{kind: c.Kind, path: c.Path, old: c.Old, new: c.New}}, col)
+			flush(a.stdout)
+		}
+		prev = next
+	})
+	if errors.Is(err, context.Canceled) && ctx.Err() != nil {
+		return nil // interrupted: the normal end
+	}
+	return err
+}
+
+// dataTexts is the leaf text of every path of d's tree.
+func dataTexts(l etcdprov.Layout, d *etcdprov.Data) (map[string]string, error) {
+	t, _, err := tree.FromData(l, d)
+	if err != nil {
+		return nil, err
+	}
+	return tree.Texts(t)
+}
+
+// flush pushes buffered output out, for writers that buffer.
+func flush(w io.Writer) {
+	// An *os.File does not buffer; a bufio.Writer or similar does.
+	if f, ok := w.(interface{ Flush() error }); ok {
+		f.Flush()
+	}
+}

@@ -1,0 +1,90 @@
+package main
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/spf13/cobra"
+
+	"github.com/strataconf/strata/config"
+)
+
+func (a *app) setCommand() *cobra.Command {
+	var wf writeFlags
+	cmd := &cobra.Command{
+		Use:   "set PATH VALUE",
+		Short: "Set the leaf at a dotted path (db.port) to a text value",
+		Long: `Set the leaf key of a dotted path (db.port → P/data/db/port) to VALUE, as text
+(numbers, booleans, durations as written; lists as JSON text: '["a","b"]'),
+after checking the whole resulting configuration against the schema.`,
+		Args: exactArgs(2, "PATH", "VALUE"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return a.write(cmd.Context(), &wf, func(ctx context.Context, w *config.RawWriter) (*config.Release, error) {
+				return w.Set(ctx, args[0], args[1], wf.options()...)
+			})
+		},
+	}
+	wf.add(cmd, true)
+	return cmd
+}
+
+func (a *app) deleteCommand() *cobra.Command {
+	var wf writeFlags
+	cmd := &cobra.Command{
+		Use:   "delete PATH",
+		Short: "Delete the leaf at a dotted path and every leaf beneath it",
+		Args:  exactArgs(1, "PATH"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return a.write(cmd.Context(), &wf, func(ctx context.Context, w *config.RawWriter) (*config.Release, error) {
+				return w.Delete(ctx, args[0], wf.options()...)
+			})
+		},
+	}
+	wf.add(cmd, true)
+	return cmd
+}
+
+// write connects, runs one write through a RawWriter and reports it.
+func (a *app) write(ctx context.Context, wf *writeFlags, fn func(context.Context, *config.RawWriter) (*config.Release, error)) error {
+	doc, err := wf.schemaDoc()
+	if err != nil {
+		return err
+	}
+	ctx, cancel := a.withTimeout(ctx)
+	defer cancel()
+	s, err := a.connect(ctx, true)
+	if err != nil {
+		return err
+	}
+	defer s.close()
+	rel, err := fn(ctx, s.writer(doc, wf.noCheck))
+	if err != nil {
+		return err
+	}
+	a.reportWrite(rel)
+	return nil
+}
+
+// reportWrite prints the changes of a write and what it did.
+func (a *app) reportWrite(rel *config.Release) {
+	col := colour(a.stdout)
+	switch {
+	case rel.DryRun && len(rel.Changes) == 0:
+		fmt.Fprintln(a.stdout, "dry run: no changes")
+	case rel.DryRun:
+		printDiff(a.stdout, keyChanges(rel.Changes), col)
+		fmt.Fprintf(a.stdout, "dry run: would write version %d with %s; nothing written\n", rel.Version, plural(len(rel.Changes), "change"))
+	case len(rel.Changes) == 0:
+		fmt.Fprintf(a.stdout, "no changes: version %d stays (revision %d)\n", rel.Version, rel.Revision)
+	default:
+		printDiff(a.stdout, keyChanges(rel.Changes), col)
+		fmt.Fprintf(a.stdout, "wrote version %d at revision %d: %s\n", rel.Version, rel.Revision, plural(len(rel.Changes), "change"))
+	}
+}
+
+func plural(n int, word string) string {
+	if n == 1 {
+		return "1 " + word
+	}
+	return fmt.Sprintf("%d %ss", n, word)
+}
