@@ -34,9 +34,15 @@ type ConflictError struct {
 	Expected int64
 	// Current is the newest version when the write failed.
 	Current int64
+	// Reason says what changed when the versions alone do not show it
+	// (a write around the writer); empty otherwise.
+	Reason string
 }
 
 func (e *ConflictError) Error() string {
+	if e.Reason != "" {
+		return fmt.Sprintf("%v: %s (version %d)", ErrConflict, e.Reason, e.Current)
+	}
 	return fmt.Sprintf("%v: expected version %d, current version is %d", ErrConflict, e.Expected, e.Current)
 }
 

@@ -193,10 +193,10 @@ func leafKey(configPath string) (string, error) {
 	return strings.ReplaceAll(configPath, ".", "/"), nil
 }
 
-// History lists the newest limit releases, newest first (limit <= 0: all
+// History lists the newest limit entries, newest first (limit <= 0: all
 // that retention kept). When the data differs from the newest release, the
 // list starts with an Unrecorded entry naming the keys changed around the
-// writer.
+// writer; it counts towards limit.
 func (w *RawWriter) History(ctx context.Context, limit int) ([]Release, error) {
 	st, err := w.read(ctx)
 	if err != nil {
@@ -212,7 +212,7 @@ func (w *RawWriter) History(ctx context.Context, limit int) ([]Release, error) {
 	if err != nil {
 		return nil, w.wrap("read releases", err)
 	}
-	var out []Release
+	out := make([]Release, 0, len(resp.Kvs)+1)
 	var newest Content = Content{}
 	for i, kv := range resp.Kvs {
 		r, err := decodeRecord(string(kv.Key), kv.Value)
@@ -237,6 +237,9 @@ func (w *RawWriter) History(ctx context.Context, limit int) ([]Release, error) {
 		u := Release{Version: st.version, Revision: rev, Hash: st.content.Hash(), Changes: changes, Unrecorded: true,
 			Message: fmt.Sprintf("%d key(s) changed outside the writer", len(changes))}
 		out = append([]Release{u}, out...)
+		if limit > 0 && len(out) > limit {
+			out = out[:limit]
+		}
 	}
 	return out, nil
 }
@@ -294,7 +297,7 @@ func (w *RawWriter) write(ctx context.Context, next func(*state) (Content, error
 		}
 		var ce *ConflictError
 		errors.As(err, &ce)
-		if wo.expectSet || attempt >= w.opts.maxAttempts {
+		if wo.expectSet || wo.expectRev > 0 || attempt >= w.opts.maxAttempts {
 			return nil, ce
 		}
 		select {
@@ -313,6 +316,16 @@ func (w *RawWriter) attempt(ctx context.Context, next func(*state) (Content, err
 	}
 	if wo.expectSet && st.version != wo.expect {
 		return nil, &ConflictError{Expected: wo.expect, Current: st.version}
+	}
+	since := st.revision // the guard: no data key modified after this revision
+	if wo.expectRev > 0 {
+		for k, r := range st.modRevs {
+			if r > wo.expectRev {
+				return nil, &ConflictError{Expected: st.version, Current: st.version,
+					Reason: fmt.Sprintf("data key %s changed at revision %d, after revision %d", k, r, wo.expectRev)}
+			}
+		}
+		since = min(since, wo.expectRev)
 	}
 	c, err := next(st)
 	if err != nil {
@@ -360,7 +373,7 @@ func (w *RawWriter) attempt(ctx context.Context, next func(*state) (Content, err
 		ops = append(ops, w.extraOps(st)...)
 	}
 	guard := clientv3.Compare(clientv3.ModRevision(w.layout.Version()), "=", st.versionRev)
-	unchanged := clientv3.Compare(clientv3.ModRevision(w.layout.Data()), "<", st.revision+1).WithPrefix()
+	unchanged := clientv3.Compare(clientv3.ModRevision(w.layout.Data()), "<", since+1).WithPrefix()
 
 	tctx, cancel := context.WithTimeout(ctx, w.opts.timeout)
 	defer cancel()

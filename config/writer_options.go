@@ -86,6 +86,7 @@ type writeOptions struct {
 	author, message string
 	expect          int64
 	expectSet       bool
+	expectRev       int64 // 0: not set
 	dryRun          bool
 }
 
@@ -99,6 +100,15 @@ func Message(msg string) WriteOption { return func(o *writeOptions) { o.message 
 // release is version n (0: no release yet). Such a write is never re-run.
 func ExpectVersion(n int64) WriteOption {
 	return func(o *writeOptions) { o.expect, o.expectSet = n, true }
+}
+
+// ExpectRevision makes the write fail with ErrConflict if any data key was
+// created or modified after etcd revision rev: the revision a caller read
+// the configuration at (for example the one `strata get` prints). Unlike
+// ExpectVersion it also catches writes made around the writer. Such a write
+// is never re-run.
+func ExpectRevision(rev int64) WriteOption {
+	return func(o *writeOptions) { o.expectRev = rev }
 }
 
 // DryRun validates the write and returns the changes it would make, in a

@@ -397,3 +397,35 @@ func TestLoadPublishesSchema(t *testing.T) {
 		t.Fatalf("push checked against the relaxed schema: %v", err)
 	}
 }
+
+// ExpectRevision catches a write made around the writer after the caller
+// read, which ExpectVersion cannot see.
+func TestExpectRevision(t *testing.T) {
+	cli := client(t)
+	p := prefix(t)
+	w := config.NewWriter[Counter](cli, p, counterDefaults)
+	ctx := context.Background()
+	if _, err := w.Set(ctx, "pool", "7"); err != nil {
+		t.Fatal(err)
+	}
+	_, version, readAt, err := w.Get(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	put(t, cli, p, "mode", "fast") // etcdctl put after our read
+	before := revision(t, cli)
+	_, err = w.Set(ctx, "pool", "8", config.ExpectVersion(version), config.ExpectRevision(readAt))
+	if !errors.Is(err, config.ErrConflict) || !strings.Contains(err.Error(), "data key mode changed") {
+		t.Fatalf("err = %v", err)
+	}
+	if revision(t, cli) != before {
+		t.Fatal("a conflicting write moved the revision")
+	}
+	if _, err := w.Set(ctx, "pool", "8", config.ExpectRevision(revision(t, cli))); err != nil {
+		t.Fatal(err)
+	}
+	hist, _ := w.History(ctx, 1)
+	if len(hist) != 1 {
+		t.Fatalf("History(1) gave %d entries", len(hist))
+	}
+}
