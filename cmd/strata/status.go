@@ -11,22 +11,10 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+
+	"github.com/strataconf/strata/config"
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
-
-// instance is the record an application keeps at P/meta/instances/<id>.
-type instance struct {
-	ID               string            `json:"id"`
-	Host             string            `json:"host"`
-	PID              int               `json:"pid"`
-	Labels           map[string]string `json:"labels"`
-	Started          time.Time         `json:"started"`
-	AppliedRevision  int64             `json:"applied_revision"`
-	AppliedVersion   int64             `json:"applied_version"`
-	RejectedRevision int64             `json:"rejected_revision"`
-	RejectedError    string            `json:"rejected_error"`
-	Updated          time.Time         `json:"updated"`
-}
 
 func (a *app) statusCommand() *cobra.Command {
 	return &cobra.Command{
@@ -71,7 +59,7 @@ func (a *app) status(ctx context.Context) error {
 		t := newTable(a.stdout, "ID", "HOST", "PID", "VERSION", "REVISION", "UPDATED", "LABELS", "REJECTED")
 		for _, kv := range kvs {
 			id := strings.TrimPrefix(string(kv.Key), s.layout.Instances())
-			var in instance
+			var in config.Instance
 			if err := json.Unmarshal(kv.Value, &in); err != nil {
 				t.row(id, "", "", "", "", "", "", "unreadable record: "+err.Error())
 				continue
