@@ -4,10 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"os"
 	"strings"
 	"sync"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
+	"golang.org/x/term"
 
 	"github.com/strataconf/strata/config"
 	etcdprov "github.com/strataconf/strata/providers/etcd"
@@ -32,8 +35,9 @@ func (g *globals) endpointList() []string {
 }
 
 // credentials returns the user name and password of --user, --password.
-// Without golang.org/x/term in go.mod the password is never prompted for.
-func (g *globals) credentials() (user, password string, err error) {
+// A user without a password is asked for it on the terminal (not echoed);
+// without a terminal that is a usage error.
+func (g *globals) credentials(stdin io.Reader, stderr io.Writer) (user, password string, err error) {
 	if g.user == "" {
 		if g.password != "" {
 			return "", "", usagef("--password (or STRATA_PASSWORD) given without --user")
@@ -48,7 +52,17 @@ func (g *globals) credentials() (user, password string, err error) {
 		password = g.password
 	}
 	if password == "" {
-		return "", "", usagef("no password for etcd user %q: use --user %s:PASSWORD, --password or STRATA_PASSWORD", user, user)
+		f, ok := stdin.(*os.File)
+		if !ok || !term.IsTerminal(int(f.Fd())) {
+			return "", "", usagef("no password for etcd user %q: use --user %s:PASSWORD, --password or STRATA_PASSWORD", user, user)
+		}
+		fmt.Fprintf(stderr, "Password for etcd user %s: ", user)
+		b, err := term.ReadPassword(int(f.Fd()))
+		fmt.Fprintln(stderr)
+		if err != nil {
+			return "", "", fmt.Errorf("read password: %w", err)
+		}
+		password = string(b)
 	}
 	return user, password, nil
 }
@@ -64,7 +78,7 @@ func (a *app) connect(ctx context.Context, needPrefix bool) (*session, error) {
 	if len(eps) == 0 {
 		return nil, usagef("no etcd endpoints: give --endpoints or set STRATA_ENDPOINTS")
 	}
-	user, password, err := a.g.credentials()
+	user, password, err := a.g.credentials(a.stdin, a.stderr)
 	if err != nil {
 		return nil, err
 	}

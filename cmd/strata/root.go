@@ -91,7 +91,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		err = &usageError{err}
 	}
 	if etcdprov.ErrorIsAuth(err) {
-		if user, _, _ := a.g.credentials(); user != "" && !strings.Contains(err.Error(), strconv.Quote(user)) {
+		if user, _, _ := strings.Cut(a.g.user, ":"); user != "" && !strings.Contains(err.Error(), strconv.Quote(user)) {
 			err = fmt.Errorf("%w (as etcd user %q)", err, user)
 		}
 	}
