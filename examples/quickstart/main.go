@@ -18,6 +18,7 @@ import (
 
 	"github.com/strataconf/strata/config"
 	"github.com/strataconf/strata/internal/etcdtest"
+	etcdprov "github.com/strataconf/strata/providers/etcd"
 )
 
 // App is the application's configuration.
@@ -53,7 +54,7 @@ func run() error {
 		return err
 	}
 	defer etcd.Close()
-	cli, err := etcd.NewClient()
+	cli, err := etcdprov.NewClient(etcdprov.ClientConfig{Endpoints: etcd.Endpoints()})
 	if err != nil {
 		return err
 	}
