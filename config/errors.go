@@ -39,6 +39,7 @@ type ConflictError struct {
 	Reason string
 }
 
+// Error says which version was expected and which is current.
 func (e *ConflictError) Error() string {
 	if e.Reason != "" {
 		return fmt.Sprintf("%v: %s (version %d)", ErrConflict, e.Reason, e.Current)

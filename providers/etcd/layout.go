@@ -101,6 +101,7 @@ type KeyError struct {
 	Err error
 }
 
+// Error names the key and the problem.
 func (e *KeyError) Error() string { return "etcd key " + e.Key + ": " + e.Err.Error() }
 
 // Unwrap returns the underlying error.
