@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
-	"slices"
 	"sort"
 	"strings"
 )
@@ -129,7 +128,7 @@ func (d *decoder) bindError() *BindError {
 // bindStruct decodes the entries of m onto the fields of sv, an addressable
 // struct, and records the keys that match no field.
 func (d *decoder) bindStruct(a at, m map[string]any, sv reflect.Value) {
-	fields := structFields(sv.Type())
+	fields := Fields(sv.Type())
 	keys := make([]string, 0, len(m))
 	for k := range m {
 		keys = append(keys, k)
@@ -138,16 +137,16 @@ func (d *decoder) bindStruct(a at, m map[string]any, sv reflect.Value) {
 
 	exact := make(map[string]bool, len(fields))
 	for _, f := range fields {
-		exact[f.key] = true
+		exact[f.Key] = true
 	}
 	used := make(map[string]bool, len(m))
 	for _, f := range fields {
-		key, ok := f.key, false
+		key, ok := f.Key, false
 		if _, ok = m[key]; !ok {
 			// Fall back to a key equal but for case that no field claims
 			// exactly and no earlier field took.
 			for _, k := range keys {
-				if !exact[k] && !used[k] && strings.EqualFold(k, f.key) {
+				if !exact[k] && !used[k] && strings.EqualFold(k, f.Key) {
 					key, ok = k, true
 					break
 				}
@@ -159,11 +158,11 @@ func (d *decoder) bindStruct(a at, m map[string]any, sv reflect.Value) {
 		used[key] = true
 		v := m[key]
 		fa := a.child(key)
-		fa.secret = fa.secret || f.secret
+		fa.secret = fa.secret || f.Secret
 		if isNil(v) {
 			continue
 		}
-		fv, err := fieldForWrite(sv, f.index)
+		fv, err := fieldForWrite(sv, f.Index)
 		if err != nil {
 			d.fail(fa, v, err)
 			continue
@@ -175,60 +174,6 @@ func (d *decoder) bindStruct(a at, m map[string]any, sv reflect.Value) {
 			d.unused = append(d.unused, a.child(k).path)
 		}
 	}
-}
-
-// field is one configuration field of a struct type, possibly promoted from
-// an inline (embedded or squashed) struct.
-type field struct {
-	key    string
-	index  []int
-	depth  int
-	secret bool
-}
-
-// structFields lists the configuration fields of struct type t. A key
-// defined at a shallower inline depth hides the same key deeper down; at
-// equal depth the first in declaration order wins.
-func structFields(t reflect.Type) []field {
-	var all []field
-	visiting := map[reflect.Type]bool{t: true}
-	var walk func(t reflect.Type, index []int, depth int, secret bool)
-	walk = func(t reflect.Type, index []int, depth int, secret bool) {
-		for i := range t.NumField() {
-			sf := t.Field(i)
-			key, inline, ok := FieldKey(sf)
-			if !ok {
-				continue
-			}
-			idx := append(slices.Clip(index), i)
-			sec := secret || sf.Tag.Get("secret") == "true"
-			if !inline {
-				all = append(all, field{key: key, index: idx, depth: depth, secret: sec})
-				continue
-			}
-			ft := sf.Type
-			if ft.Kind() == reflect.Pointer {
-				ft = ft.Elem()
-			}
-			if ft.Kind() != reflect.Struct || visiting[ft] {
-				continue
-			}
-			visiting[ft] = true
-			walk(ft, idx, depth+1, sec)
-			delete(visiting, ft)
-		}
-	}
-	walk(t, nil, 0, false)
-	sort.SliceStable(all, func(i, j int) bool { return all[i].depth < all[j].depth })
-	seen := make(map[string]bool, len(all))
-	out := all[:0]
-	for _, f := range all {
-		if !seen[f.key] {
-			seen[f.key] = true
-			out = append(out, f)
-		}
-	}
-	return out
 }
 
 // fieldForWrite returns the field of sv at index, allocating the inline

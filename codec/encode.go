@@ -204,8 +204,8 @@ func jsonValue(rv reflect.Value, depth int) (any, error) {
 		return out, nil
 	case reflect.Struct:
 		out := make(map[string]any)
-		for _, f := range structFields(rv.Type()) {
-			fv, ok := fieldForRead(rv, f.index)
+		for _, f := range Fields(rv.Type()) {
+			fv, ok := fieldForRead(rv, f.Index)
 			if !ok || isNilValue(fv) {
 				continue
 			}
@@ -213,7 +213,7 @@ func jsonValue(rv reflect.Value, depth int) (any, error) {
 			if err != nil {
 				return nil, err
 			}
-			out[f.key] = e
+			out[f.Key] = e
 		}
 		return out, nil
 	}
@@ -247,17 +247,17 @@ func ToMap(v any) (map[string]any, error) {
 
 func structMap(sv reflect.Value, depth int) (map[string]any, error) {
 	m := make(map[string]any)
-	for _, f := range structFields(sv.Type()) {
-		fv, ok := fieldForRead(sv, f.index)
+	for _, f := range Fields(sv.Type()) {
+		fv, ok := fieldForRead(sv, f.Index)
 		if !ok {
 			continue
 		}
 		e, keep, err := mapValue(fv, depth+1)
 		if err != nil {
-			return nil, fmt.Errorf("%s: %w", f.key, err)
+			return nil, fmt.Errorf("%s: %w", f.Key, err)
 		}
 		if keep {
-			m[f.key] = e
+			m[f.Key] = e
 		}
 	}
 	return m, nil

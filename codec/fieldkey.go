@@ -2,6 +2,9 @@ package codec
 
 import (
 	"reflect"
+	"slices"
+	"sort"
+	"strconv"
 	"strings"
 )
 
@@ -47,4 +50,76 @@ func FieldKey(f reflect.StructField) (key string, inline bool, ok bool) {
 		name = strings.ToLower(f.Name)
 	}
 	return name, false, true
+}
+
+// Field is one configuration field of a struct type, possibly promoted from
+// an inline (embedded or squashed) struct.
+type Field struct {
+	// Key is the field's config key (see FieldKey).
+	Key string
+	// Index leads from the struct to the field through inline structs, as
+	// for reflect.Value.FieldByIndex.
+	Index []int
+	// Depth counts the inline structs the field is promoted through.
+	Depth int
+	// Struct is the field itself.
+	Struct reflect.StructField
+	// Secret is true when the field, or an inline struct it is promoted
+	// from, is tagged `secret:"true"`.
+	Secret bool
+	// ViaPointer is true when the field is promoted through an embedded
+	// pointer.
+	ViaPointer bool
+}
+
+// Fields lists the configuration fields of struct type t, as Bind sees
+// them. A key defined at a shallower inline depth hides the same key deeper
+// down; at equal depth the first in declaration order wins.
+func Fields(t reflect.Type) []Field {
+	var all []Field
+	visiting := map[reflect.Type]bool{t: true}
+	var walk func(t reflect.Type, index []int, depth int, secret, viaPtr bool)
+	walk = func(t reflect.Type, index []int, depth int, secret, viaPtr bool) {
+		for i := range t.NumField() {
+			sf := t.Field(i)
+			key, inline, ok := FieldKey(sf)
+			if !ok {
+				continue
+			}
+			idx := append(slices.Clip(index), i)
+			sec := secret || IsSecretField(sf)
+			if !inline {
+				all = append(all, Field{Key: key, Index: idx, Depth: depth, Struct: sf, Secret: sec, ViaPointer: viaPtr})
+				continue
+			}
+			ft, ptr := sf.Type, false
+			if ft.Kind() == reflect.Pointer {
+				ft, ptr = ft.Elem(), true
+			}
+			if ft.Kind() != reflect.Struct || visiting[ft] {
+				continue
+			}
+			visiting[ft] = true
+			walk(ft, idx, depth+1, sec, viaPtr || ptr)
+			delete(visiting, ft)
+		}
+	}
+	walk(t, nil, 0, false, false)
+	sort.SliceStable(all, func(i, j int) bool { return all[i].Depth < all[j].Depth })
+	seen := make(map[string]bool, len(all))
+	out := all[:0]
+	for _, f := range all {
+		if !seen[f.Key] {
+			seen[f.Key] = true
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+// IsSecretField reports whether f is tagged `secret:"true"` (any value
+// strconv.ParseBool reads as true).
+func IsSecretField(f reflect.StructField) bool {
+	v, err := strconv.ParseBool(f.Tag.Get("secret"))
+	return err == nil && v
 }

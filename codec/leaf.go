@@ -313,7 +313,7 @@ func (d *decoder) mapping(a at, v any) (map[string]any, bool) {
 		}
 		return m, true
 	case rv.Kind() == reflect.String && strings.HasPrefix(strings.TrimSpace(rv.String()), "{"):
-		j, err := parseJSONText(rv.String())
+		j, err := ParseJSONText(rv.String())
 		if err != nil {
 			d.fail(a, v, fmt.Errorf("cannot parse %s as a JSON object: %w", quote(rv.String()), err))
 			return nil, false
@@ -348,7 +348,7 @@ func (d *decoder) sequence(a at, v any) ([]any, bool) {
 		}
 	case reflect.String:
 		if strings.HasPrefix(strings.TrimSpace(rv.String()), "[") {
-			j, err := parseJSONText(rv.String())
+			j, err := ParseJSONText(rv.String())
 			if err != nil {
 				d.fail(a, v, fmt.Errorf("cannot parse %s as a JSON array: %w", quote(rv.String()), err))
 				return nil, false
@@ -457,9 +457,10 @@ func leafText(v any) (string, bool) {
 	return "", false
 }
 
-// parseJSONText decodes JSON text held in a leaf. Numbers become int64 when
-// integral and in range, else uint64, else float64 (so -0 stays -0).
-func parseJSONText(s string) (any, error) {
+// ParseJSONText decodes JSON text held in a leaf (a slice, map or struct
+// value written as text). Numbers become int64 when integral and in range,
+// else uint64, else float64 (so -0 stays -0).
+func ParseJSONText(s string) (any, error) {
 	dec := json.NewDecoder(strings.NewReader(s))
 	dec.UseNumber()
 	var v any

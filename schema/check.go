@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"math"
 	"math/big"
 	"net/url"
@@ -19,6 +18,8 @@ import (
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
 	"github.com/santhosh-tekuri/jsonschema/v6/kind"
+
+	"github.com/strataconf/strata/codec"
 )
 
 // schemaLocation names the compiled document inside the compiler; it never
@@ -671,8 +672,8 @@ func (s *Schema) coerce(v any, node any, depth int) any {
 			case "array", "object":
 				open := map[string]string{"array": "[", "object": "{"}[want]
 				if strings.HasPrefix(t, open) {
-					if j, err := parseJSONText(t); err == nil {
-						return s.coerce(j, node, depth+1)
+					if j, err := codec.ParseJSONText(t); err == nil {
+						return s.coerce(dropNulls(j), node, depth+1)
 					}
 				}
 			}
@@ -729,22 +730,9 @@ func indexMapping(m map[string]any) ([]any, bool) {
 	return seq, true
 }
 
-// parseJSONText decodes JSON text held in a leaf, as the codec package does:
-// integral numbers become int64 (or uint64), others float64.
-func parseJSONText(t string) (any, error) {
-	dec := json.NewDecoder(strings.NewReader(t))
-	dec.UseNumber()
-	var v any
-	if err := dec.Decode(&v); err != nil {
-		return nil, err
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return nil, errors.New("text after the JSON value")
-	}
-	return jsonNumbers(v), nil
-}
-
-func jsonNumbers(v any) any {
+// dropNulls removes null members from the objects in v: a null counts as
+// an absent key, as in Bind.
+func dropNulls(v any) any {
 	switch v := v.(type) {
 	case map[string]any:
 		for k, e := range v {
@@ -752,21 +740,11 @@ func jsonNumbers(v any) any {
 				delete(v, k)
 				continue
 			}
-			v[k] = jsonNumbers(e)
+			v[k] = dropNulls(e)
 		}
 	case []any:
 		for i, e := range v {
-			v[i] = jsonNumbers(e)
-		}
-	case json.Number:
-		if i, err := strconv.ParseInt(string(v), 10, 64); err == nil {
-			return i
-		}
-		if u, err := strconv.ParseUint(string(v), 10, 64); err == nil {
-			return u
-		}
-		if f, err := strconv.ParseFloat(string(v), 64); err == nil {
-			return f
+			v[i] = dropNulls(e)
 		}
 	}
 	return v

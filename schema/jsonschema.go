@@ -11,7 +11,6 @@ import (
 	"net"
 	"reflect"
 	"regexp"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -183,60 +182,6 @@ func newGenerator(root reflect.Type, recursive map[reflect.Type]bool) *generator
 	}
 }
 
-// genField is one configuration field of a struct, possibly promoted from
-// an inline struct.
-type genField struct {
-	sf     reflect.StructField
-	key    string
-	depth  int
-	secret bool // tagged secret, or inside an inline struct tagged secret
-	viaPtr bool // promoted through an embedded pointer
-}
-
-// configFields lists the configuration fields of struct type t as
-// codec.Bind sees them: a key at a shallower inline depth hides the same key
-// deeper down; at equal depth the first in declaration order wins.
-func configFields(t reflect.Type) []genField {
-	var all []genField
-	visiting := map[reflect.Type]bool{t: true}
-	var walk func(t reflect.Type, depth int, secret, viaPtr bool)
-	walk = func(t reflect.Type, depth int, secret, viaPtr bool) {
-		for i := range t.NumField() {
-			sf := t.Field(i)
-			key, inline, ok := codec.FieldKey(sf)
-			if !ok {
-				continue
-			}
-			sec := secret || isSecretField(sf)
-			if !inline {
-				all = append(all, genField{sf: sf, key: key, depth: depth, secret: sec, viaPtr: viaPtr})
-				continue
-			}
-			ft, ptr := sf.Type, false
-			if ft.Kind() == reflect.Pointer {
-				ft, ptr = ft.Elem(), true
-			}
-			if ft.Kind() != reflect.Struct || visiting[ft] {
-				continue
-			}
-			visiting[ft] = true
-			walk(ft, depth+1, sec, viaPtr || ptr)
-			delete(visiting, ft)
-		}
-	}
-	walk(t, 0, false, false)
-	sort.SliceStable(all, func(i, j int) bool { return all[i].depth < all[j].depth })
-	seen := make(map[string]bool, len(all))
-	out := all[:0]
-	for _, f := range all {
-		if !seen[f.key] {
-			seen[f.key] = true
-			out = append(out, f)
-		}
-	}
-	return out
-}
-
 // structSchema returns the object schema of struct type t, or a "$ref" to
 // it for a recursive type. rules is false when Validate would not look
 // inside t (an element of a container not tagged "dive"): then only the
@@ -282,15 +227,15 @@ func (g *generator) structSchema(t reflect.Type, rules bool, path string) (obj, 
 func (g *generator) structBody(t reflect.Type, rules bool, path string) (obj, error) {
 	props := obj{}
 	var required []string
-	for _, f := range configFields(t) {
-		fpath := joinPath(path, f.key)
+	for _, f := range codec.Fields(t) {
+		fpath := joinPath(path, f.Key)
 		node, req, err := g.fieldSchema(f, rules, fpath)
 		if err != nil {
 			return nil, err
 		}
-		props[f.key] = node
-		if req && !f.viaPtr {
-			required = append(required, f.key)
+		props[f.Key] = node
+		if req && !f.ViaPointer {
+			required = append(required, f.Key)
 		}
 	}
 	s := obj{"type": "object", "properties": props, "additionalProperties": false}
@@ -302,23 +247,23 @@ func (g *generator) structBody(t reflect.Type, rules bool, path string) (obj, er
 
 // fieldSchema returns the schema of one field and whether its key must be
 // present.
-func (g *generator) fieldSchema(f genField, rules bool, path string) (obj, bool, error) {
+func (g *generator) fieldSchema(f codec.Field, rules bool, path string) (obj, bool, error) {
 	raw := ""
 	if rules {
-		raw = f.sf.Tag.Get("validate")
+		raw = f.Struct.Tag.Get("validate")
 	}
 	if raw == "-" { // validator skips the field and everything below it
 		raw, rules = "", false
 	}
 	spec := parseTag(raw)
-	node, exact, err := g.typeSchema(f.sf.Type, spec, rules, path)
+	node, exact, err := g.typeSchema(f.Struct.Type, spec, rules, path)
 	if err != nil {
 		return nil, false, err
 	}
 	required := false
 	if rules {
-		required = zeroFails(f.sf.Type, spec)
-		if !required && f.sf.Type.Kind() == reflect.Struct && !isTextType(f.sf.Type) {
+		required = zeroFails(f.Struct.Type, spec)
+		if !required && f.Struct.Type.Kind() == reflect.Struct && !isTextType(f.Struct.Type) {
 			// an absent struct binds to its zero value, which Validate
 			// checks field by field
 			required = len(g.requiredOf(node)) > 0
@@ -327,7 +272,7 @@ func (g *generator) fieldSchema(f genField, rules bool, path string) (obj, bool,
 	if !exact {
 		node[KeywordValidate] = raw
 	}
-	if f.secret {
+	if f.Secret {
 		node[KeywordSecret] = true
 		node["writeOnly"] = true
 	}

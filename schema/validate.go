@@ -50,7 +50,7 @@ func newValidator() *validator.Validate {
 		case inline:
 			key = "" // validator adds no namespace element for a blank name
 		}
-		if isSecretField(f) {
+		if codec.IsSecretField(f) {
 			key = secretMark + key
 		}
 		return key
@@ -196,7 +196,7 @@ func secretPaths(t reflect.Type, prefix string, secret bool, seen map[reflect.Ty
 		if !ok {
 			continue
 		}
-		s := secret || isSecretField(f)
+		s := secret || codec.IsSecretField(f)
 		if inline {
 			secretPaths(f.Type, prefix, s, seen, paths)
 			continue
@@ -221,9 +221,4 @@ func IsSecret(paths []string, path string) bool {
 		}
 	}
 	return false
-}
-
-func isSecretField(f reflect.StructField) bool {
-	s, _ := strconv.ParseBool(f.Tag.Get("secret"))
-	return s
 }
