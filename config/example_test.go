@@ -10,11 +10,14 @@ import (
 	"github.com/strataconf/strata/config"
 )
 
-// exampleClient returns a client of the embedded etcd the tests run; a
-// program would use etcd.NewClient.
-func exampleClient() *clientv3.Client {
+// exampleClient returns a client of the embedded etcd the tests run, with
+// nothing under prefix yet; a program would use etcd.NewClient.
+func exampleClient(prefix string) *clientv3.Client {
 	cli, err := shared.NewClient()
 	if err != nil {
+		panic(err)
+	}
+	if _, err := cli.Delete(context.Background(), prefix+"/", clientv3.WithPrefix()); err != nil {
 		panic(err)
 	}
 	return cli
@@ -29,7 +32,7 @@ func ExampleLoad() {
 		Port int `koanf:"port"`
 		DB   DB  `koanf:"db"`
 	}
-	cli := exampleClient()
+	cli := exampleClient("/example/load")
 	defer cli.Close()
 	ctx := context.Background()
 	cli.Put(ctx, "/example/load/data/db/pool", "20") // etcdctl put
@@ -55,7 +58,7 @@ func ExampleConfig_OnChange() {
 	type App struct {
 		Pool int `koanf:"pool" validate:"max=100"`
 	}
-	cli := exampleClient()
+	cli := exampleClient("/example/onchange")
 	defer cli.Close()
 	ctx := context.Background()
 	cfg, err := config.Load[App](ctx, config.WithEtcd(cli, "/example/onchange"))
@@ -90,7 +93,7 @@ func ExampleOnChangeOf() {
 		} `koanf:"db"`
 		Debug bool `koanf:"debug"`
 	}
-	cli := exampleClient()
+	cli := exampleClient("/example/onchangeof")
 	defer cli.Close()
 	ctx := context.Background()
 	cfg, err := config.Load[App](ctx, config.WithEtcd(cli, "/example/onchangeof"))
@@ -115,7 +118,7 @@ func ExampleWriter_Update() {
 	type App struct {
 		Pool int `koanf:"pool" validate:"min=1,max=100"`
 	}
-	cli := exampleClient()
+	cli := exampleClient("/example/writer")
 	defer cli.Close()
 	ctx := context.Background()
 	w := config.NewWriter[App](cli, "/example/writer", config.WithWriterDefaults(App{Pool: 5}))

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"os"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -41,9 +42,13 @@ func client(t testing.TB) *clientv3.Client {
 	return shared.Client(t)
 }
 
-// prefix returns a prefix unique to t.
+// prefixes counts the prefixes handed out, so that a test run more than
+// once in a process (-count) starts from an empty prefix each time.
+var prefixes atomic.Int64
+
+// prefix returns a prefix unique to this run of t.
 func prefix(t testing.TB) string {
-	return "/strata-test/" + strings.NewReplacer("/", "_", " ", "_").Replace(t.Name())
+	return fmt.Sprintf("/strata-test/%s/%d", strings.NewReplacer("/", "_", " ", "_").Replace(t.Name()), prefixes.Add(1))
 }
 
 // put writes key=value under p/data the way `etcdctl put` would.

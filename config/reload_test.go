@@ -293,9 +293,16 @@ func TestPanickingSubscriberIsRecovered(t *testing.T) {
 func TestCloseStopsEverything(t *testing.T) {
 	cli := client(t)
 	p := prefix(t)
-	put(t, cli, p, "c", "etcd") // the client's own goroutines are running now
+	put(t, cli, p, "c", "etcd") // the writing client's goroutines are running now
 	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
-	cfg, err := config.Load[Pair](context.Background(), config.WithEtcd(cli, p),
+	// The Config's own client: clientv3 keeps its lease keepalive and watch
+	// streams until the client is closed, so it is closed after the Config.
+	own, err := shared.NewClient()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer own.Close()
+	cfg, err := config.Load[Pair](context.Background(), config.WithEtcd(own, p),
 		config.WithFile(writeFile(t, "p.yaml", "c: file\n")),
 		config.WithSnapshotFile(filepath.Join(t.TempDir(), "snap.json")),
 		config.WithInstance("leak-check", nil, 0),
