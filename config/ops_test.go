@@ -331,3 +331,27 @@ func TestSecretsStayHidden(t *testing.T) {
 }
 
 func jsonString(v any) string { b, _ := json.Marshal(v); return string(b) }
+
+// Health turns degraded while the connection to etcd is down, and back.
+func TestHealthFollowsConnection(t *testing.T) {
+	c := etcdtest.New(t)
+	cli := c.Client(t)
+	p := "/strata/health"
+	put(t, cli, p, "pool", "1")
+	cfg, err := config.Load[Ops](context.Background(), config.WithEtcd(cli, p))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cfg.Close()
+	waitFor(t, "health ok", func() bool { code, _ := healthOf(t, cfg.HealthHandler()); return code == 200 })
+	c.Members[0].Stop(t)
+	waitFor(t, "health degraded", func() bool {
+		code, h := healthOf(t, cfg.HealthHandler())
+		return code == 503 && h.Reason == "etcd watch is down"
+	})
+	c.Members[0].Restart(t)
+	waitFor(t, "health ok again", func() bool { code, _ := healthOf(t, cfg.HealthHandler()); return code == 200 })
+	r := record(cfg)
+	put(t, cli, p, "pool", "2")
+	r.wait(t, "a change after the outage", func(ch []config.Change[Ops], _ []error) bool { return len(ch) == 1 })
+}

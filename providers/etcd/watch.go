@@ -11,6 +11,7 @@ import (
 
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
+	"google.golang.org/grpc/connectivity"
 )
 
 // Update is one step of the watched data.
@@ -25,7 +26,8 @@ type Update struct {
 
 // WatchState describes a running watch, for health checks and metrics.
 type WatchState struct {
-	// Watching is true while a watch stream is open and has not failed.
+	// Watching is true while a watch stream is open, has not failed, and
+	// the client's connection is up.
 	Watching bool
 	// Revision is the last revision applied; the watch resumes after it.
 	Revision int64
@@ -64,8 +66,27 @@ func (w *watchState) update(fn func(*WatchState)) {
 // State returns the state of the provider's watch.
 func (p *Provider) State() WatchState {
 	p.state.mu.Lock()
-	defer p.state.mu.Unlock()
-	return p.state.s
+	s := p.state.s
+	p.state.mu.Unlock()
+	if s.Watching && !p.Connected() {
+		s.Watching = false // the stream waits for a connection that is down
+	}
+	return s
+}
+
+// Connected reports whether the client's connection to etcd is up (or
+// idle, ready to connect). clientv3 hides a broken connection behind
+// retries; this is how Health sees it.
+func (p *Provider) Connected() bool {
+	conn := p.cli.ActiveConnection()
+	if conn == nil {
+		return false
+	}
+	switch conn.GetState() {
+	case connectivity.Ready, connectivity.Idle:
+		return true
+	}
+	return false
 }
 
 // Watch follows the prefix from from.Revision+1 until ctx is done and
@@ -121,7 +142,11 @@ func (p *Provider) Watch(ctx context.Context, from *Data, fn func(Update)) error
 func (p *Provider) watchOnce(ctx context.Context, kvs map[string][]byte, rev *int64, fn func(Update), backoff *time.Duration) error {
 	wctx, cancel := context.WithCancel(clientv3.WithRequireLeader(ctx))
 	defer cancel()
-	wch := p.cli.Watch(wctx, p.layout.Data(), clientv3.WithPrefix(), clientv3.WithRev(*rev+1), clientv3.WithProgressNotify())
+	// No WithProgressNotify: the resume revision only ever advances to the
+	// revision of events actually applied, so that a progress notification
+	// sent ahead of its events (etcd issue 15220, in older servers) cannot
+	// make the watch skip them.
+	wch := p.cli.Watch(wctx, p.layout.Data(), clientv3.WithPrefix(), clientv3.WithRev(*rev+1))
 	p.state.update(func(s *WatchState) { s.Watching = true })
 	for resp := range wch {
 		if resp.CompactRevision != 0 {
@@ -131,13 +156,6 @@ func (p *Provider) watchOnce(ctx context.Context, kvs map[string][]byte, rev *in
 			return p.wrap(fmt.Sprintf("watch %s from revision %d", p.layout.Data(), *rev+1), err)
 		}
 		*backoff = minBackoff
-		if resp.IsProgressNotify() {
-			if resp.Header.Revision > *rev {
-				*rev = resp.Header.Revision
-				p.state.update(func(s *WatchState) { s.Revision = *rev })
-			}
-			continue
-		}
 		evs := resp.Events
 		for len(evs) > 0 {
 			r := evs[0].Kv.ModRevision
