@@ -355,3 +355,41 @@ func TestHealthFollowsConnection(t *testing.T) {
 	put(t, cli, p, "pool", "2")
 	r.wait(t, "a change after the outage", func(ch []config.Change[Ops], _ []error) bool { return len(ch) == 1 })
 }
+
+// A malformed document is a rejection like any other: counted, and shown
+// in the instance record with its revision.
+func TestMalformedDocumentIsARejection(t *testing.T) {
+	cli := client(t)
+	p := prefix(t)
+	put(t, cli, p, "pool", "1")
+	reg := prometheus.NewRegistry()
+	cfg, err := config.Load[Ops](context.Background(), config.WithEtcd(cli, p), config.WithMetrics(reg),
+		config.WithInstance("doc", nil, 0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cfg.Close()
+	r := record(cfg)
+	rev := put(t, cli, p, "extra.yaml", "a: [1\n")
+	r.wait(t, "the rejection", func(_ []config.Change[Ops], errs []error) bool { return len(errs) == 1 })
+	if !errors.Is(r.errs[0], config.ErrSource) || !strings.Contains(r.errs[0].Error(), p+"/data/extra.yaml") {
+		t.Fatalf("error: %v", r.errs[0])
+	}
+	waitFor(t, "the instance record", func() bool {
+		ins, err := config.Instances(context.Background(), cli, p)
+		return err == nil && len(ins) == 1 && ins[0].RejectedRevision == rev && strings.Contains(ins[0].RejectedError, "extra.yaml")
+	})
+	mfs, _ := reg.Gather()
+	for _, mf := range mfs {
+		if mf.GetName() != "strata_reloads_total" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "result" && l.GetValue() == "rejected" && m.GetCounter().GetValue() != 1 {
+					t.Fatalf("rejected = %v", m.GetCounter().GetValue())
+				}
+			}
+		}
+	}
+}

@@ -16,6 +16,7 @@ type update struct {
 	resync      bool                    // the etcd watch re-read the prefix after compaction
 	reconnected bool                    // first etcd content after starting from the snapshot
 	received    time.Time               // when the source delivered it
+	revision    int64                   // etcd revision of the content; etcd only
 }
 
 // start launches the watchers of every source that can change, the status
@@ -64,7 +65,8 @@ func (c *Config[T]) watchEtcd(ctx context.Context, src int, from *etcdprov.Data)
 			d, err := c.etcd.Read(ctx)
 			if err == nil {
 				from = d
-				c.send(ctx, update{src: src, reconnected: true, received: time.Now(), read: func() (*source, error) { return etcdSource(l, d) }})
+				c.send(ctx, update{src: src, reconnected: true, received: time.Now(), revision: d.Revision,
+					read: func() (*source, error) { return etcdSource(l, d) }})
 				break
 			}
 			select {
@@ -76,7 +78,7 @@ func (c *Config[T]) watchEtcd(ctx context.Context, src int, from *etcdprov.Data)
 		}
 	}
 	_ = c.etcd.Watch(ctx, from, func(u etcdprov.Update) {
-		c.send(ctx, update{src: src, resync: u.Resync, received: time.Now(), read: func() (*source, error) {
+		c.send(ctx, update{src: src, resync: u.Resync, received: time.Now(), revision: u.Data.Revision, read: func() (*source, error) {
 			return etcdSource(l, u.Data)
 		}})
 	})
@@ -119,6 +121,11 @@ func (c *Config[T]) apply(u update) {
 	layer := c.srcs[u.src].layer
 	s, err := u.read()
 	if err != nil {
+		c.metrics.reload("rejected")
+		if layer == LayerEtcd {
+			c.cur.rejectedRev, c.cur.rejectedErr = u.revision, err.Error()
+			c.offer(c.cur)
+		}
 		c.report(err)
 		return
 	}
