@@ -66,7 +66,9 @@ type Config[T any] struct {
 // each failing path and where its value came from), or ErrUnknownKeys.
 //
 // ctx bounds the initial reads; an unreachable etcd fails within ctx's
-// deadline or the provider's request timeout, whichever is earlier.
+// deadline or the provider's request timeout, whichever is earlier, unless
+// WithStartup says otherwise. On success Load starts watching the etcd
+// prefix and the files (see WithWatch); Close stops that.
 func Load[T any](ctx context.Context, opts ...Option) (*Config[T], error) {
 	typ := reflect.TypeFor[T]()
 	if typ.Kind() != reflect.Struct {
@@ -90,13 +92,13 @@ func Load[T any](ctx context.Context, opts ...Option) (*Config[T], error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := c.registerMetrics(); err != nil {
-		return nil, fmt.Errorf("config: metrics: %w", err)
-	}
 	if c.opts.publish && c.etcd != nil && !c.fromSnapshot {
 		if err := c.publishSchema(ctx, srcs); err != nil {
 			return nil, err
 		}
+	}
+	if err := c.registerMetrics(); err != nil {
+		return nil, fmt.Errorf("config: metrics: %w", err)
 	}
 	c.srcs = srcs
 	c.snap.Store(snap)
