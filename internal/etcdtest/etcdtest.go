@@ -46,7 +46,8 @@ import (
 	"go.etcd.io/etcd/server/v3/embed"
 	"go.uber.org/zap"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/backoff"
+
+	etcdprov "github.com/strataconf/strata/providers/etcd"
 )
 
 // Timeouts. WithStartTimeout changes the first for a cluster; WithConfig and
@@ -430,15 +431,7 @@ func (c *Cluster) ClientConfig(endpoints ...string) clientv3.Config {
 		Logger:      zap.NewNop(),
 		// Reconnect to a restarted member within a second, not after
 		// gRPC's default backoff (up to 2 minutes).
-		DialOptions: []grpc.DialOption{grpc.WithConnectParams(grpc.ConnectParams{
-			Backoff: backoff.Config{
-				BaseDelay:  50 * time.Millisecond,
-				Multiplier: 1.6,
-				Jitter:     0.2,
-				MaxDelay:   time.Second,
-			},
-			MinConnectTimeout: DialTimeout,
-		})},
+		DialOptions: []grpc.DialOption{etcdprov.ReconnectBackoff(time.Second, DialTimeout)},
 	}
 	for _, fn := range c.opts.clientFns {
 		fn(&cfg)

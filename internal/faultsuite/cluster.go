@@ -45,7 +45,8 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/backoff"
+
+	etcdprov "github.com/strataconf/strata/providers/etcd"
 )
 
 // Timeouts of the cluster helpers.
@@ -211,15 +212,7 @@ func (c *Cluster) NewClient(endpoints ...string) (*clientv3.Client, error) {
 		Endpoints:   endpoints,
 		DialTimeout: DialTimeout,
 		Logger:      zap.NewNop(),
-		DialOptions: []grpc.DialOption{grpc.WithConnectParams(grpc.ConnectParams{
-			Backoff: backoff.Config{
-				BaseDelay:  50 * time.Millisecond,
-				Multiplier: 1.6,
-				Jitter:     0.2,
-				MaxDelay:   time.Second,
-			},
-			MinConnectTimeout: DialTimeout,
-		})},
+		DialOptions: []grpc.DialOption{etcdprov.ReconnectBackoff(time.Second, DialTimeout)},
 	})
 }
 

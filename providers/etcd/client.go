@@ -15,6 +15,8 @@ import (
 	"go.etcd.io/etcd/client/pkg/v3/transport"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/backoff"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 )
@@ -30,6 +32,9 @@ const (
 	// DefaultKeepAliveTimeout is how long the client waits for the answer to
 	// a keep-alive ping before it closes the connection.
 	DefaultKeepAliveTimeout = 10 * time.Second
+	// DefaultMaxReconnectDelay caps the wait between reconnection
+	// attempts.
+	DefaultMaxReconnectDelay = 2 * time.Second
 )
 
 // ClientConfig says how to reach etcd. Only Endpoints is required.
@@ -71,8 +76,29 @@ type ClientConfig struct {
 	// empty.
 	TLS *tls.Config
 
+	// MaxReconnectDelay caps the wait between attempts to reconnect to a
+	// member; zero or negative means DefaultMaxReconnectDelay. (gRPC's own
+	// default grows to two minutes, so a restarted member would be used
+	// again only minutes later.)
+	MaxReconnectDelay time.Duration
+
 	// Logger is the client's logger; nil means zap.NewNop().
 	Logger *zap.Logger
+}
+
+// ReconnectBackoff is the gRPC dial option NewClient uses: reconnect
+// attempts start after 50 ms and back off to at most max, with jitter, and
+// each attempt may take up to dialTimeout.
+func ReconnectBackoff(max, dialTimeout time.Duration) grpc.DialOption {
+	return grpc.WithConnectParams(grpc.ConnectParams{
+		Backoff: backoff.Config{
+			BaseDelay:  50 * time.Millisecond,
+			Multiplier: 1.6,
+			Jitter:     0.2,
+			MaxDelay:   max,
+		},
+		MinConnectTimeout: dialTimeout,
+	})
 }
 
 // NewClient builds an etcd client; the caller must Close it. It is the one
@@ -139,9 +165,11 @@ func (cfg ClientConfig) clientv3Config() (clientv3.Config, error) {
 		}
 	}
 
+	dialTimeout := orDefault(cfg.DialTimeout, DefaultDialTimeout)
 	c3 := clientv3.Config{
 		Endpoints:            eps,
-		DialTimeout:          orDefault(cfg.DialTimeout, DefaultDialTimeout),
+		DialTimeout:          dialTimeout,
+		DialOptions:          []grpc.DialOption{ReconnectBackoff(orDefault(cfg.MaxReconnectDelay, DefaultMaxReconnectDelay), dialTimeout)},
 		DialKeepAliveTime:    orDefault(cfg.KeepAliveTime, DefaultKeepAliveTime),
 		DialKeepAliveTimeout: orDefault(cfg.KeepAliveTimeout, DefaultKeepAliveTimeout),
 		Username:             cfg.Username,
