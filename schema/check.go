@@ -778,23 +778,11 @@ func (s *Schema) pointer(ptr string) any {
 	if !strings.HasPrefix(ptr, "/") {
 		return nil // anchors are not resolved
 	}
-	node := s.doc
-	for _, tok := range strings.Split(ptr, "/")[1:] {
-		tok = strings.ReplaceAll(strings.ReplaceAll(tok, "~1", "/"), "~0", "~")
-		switch n := node.(type) {
-		case map[string]any:
-			node = n[tok]
-		case []any:
-			i, err := strconv.Atoi(tok)
-			if err != nil || i < 0 || i >= len(n) {
-				return nil
-			}
-			node = n[i]
-		default:
-			return nil
-		}
+	toks := strings.Split(ptr, "/")[1:]
+	for i, tok := range toks {
+		toks[i] = strings.ReplaceAll(strings.ReplaceAll(tok, "~1", "/"), "~0", "~")
 	}
-	return node
+	return valueAt(s.doc, toks)
 }
 
 // types returns the "type" of the schema node: none, one or several.
