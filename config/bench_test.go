@@ -162,7 +162,7 @@ func BenchmarkCASWrites(b *testing.B) {
 			})
 		})
 		b.Run(fmt.Sprintf("strata-update/writers=%d", writers), func(b *testing.B) {
-			w := config.NewWriter[Counter](cli, prefix(b), counterDefaults, config.WithMaxAttempts(10000))
+			w := mustWriter[Counter](b, cli, prefix(b), counterDefaults, config.WithMaxAttempts(10000))
 			start, _, _, err := w.Get(ctx)
 			if err != nil {
 				b.Fatal(err)

@@ -121,7 +121,11 @@ func ExampleWriter_Update() {
 	cli := exampleClient("/example/writer")
 	defer cli.Close()
 	ctx := context.Background()
-	w := config.NewWriter[App](cli, "/example/writer", config.WithWriterDefaults(App{Pool: 5}))
+	w, err := config.NewWriter[App](cli, "/example/writer", config.WithWriterDefaults(App{Pool: 5}))
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
 
 	rel, err := w.Update(ctx, func(a *App) error { a.Pool = 20; return nil },
 		config.Author("ops"), config.Message("raise pool"))

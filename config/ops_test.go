@@ -151,7 +151,7 @@ func TestInstanceRecords(t *testing.T) {
 	c := etcdtest.New(t)
 	cli := c.Client(t)
 	p := "/strata/instances"
-	w := config.NewWriter[Ops](cli, p, config.WithWriterDefaults(Ops{Pool: 1}))
+	w := mustWriter[Ops](t, cli, p, config.WithWriterDefaults(Ops{Pool: 1}))
 	if _, err := w.Set(context.Background(), "pool", "5"); err != nil {
 		t.Fatal(err)
 	}

@@ -2,18 +2,16 @@ package config
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
-	"math/rand/v2"
 	"path"
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
-	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	etcdprov "github.com/strataconf/strata/providers/etcd"
@@ -29,13 +27,19 @@ type RawWriter struct {
 	cli    *clientv3.Client
 	layout etcdprov.Layout
 	opts   writerOptions
-	// check replaces the schema check (Writer[T] binds and validates T).
-	check func(Content) error
+	// check adds a check before the schema's (Writer[T] binds and
+	// validates T); tree and origins describe the etcd layer.
+	check func(tree map[string]any, origins map[string]Origin) error
 	// secretsOf returns the secret paths for masking, given the state.
 	secretsOf func(*state) []string
 	// extraOps adds operations to each commit (Writer[T] publishes its
-	// schema).
+	// schema where none is published).
 	extraOps func(*state) []clientv3.Op
+
+	mu            sync.Mutex // guards newest, lease and checkpointDue
+	newest        *record    // the newest release record this writer has seen
+	lease         writeLease
+	checkpointDue bool // a checkpoint could not be written: the next write stores one
 }
 
 // NewRawWriter returns a writer of prefix through cli. The client stays the
@@ -58,18 +62,27 @@ type state struct {
 	content    Content
 	modRevs    map[string]int64 // data key (relative) → mod revision
 	schema     []byte           // published JSON Schema, nil if none
+	prev       *record          // the record of release version; nil if none
+	// done is set when the write id's marker exists: the write committed
+	// in an earlier attempt, as this release.
+	done *Release
 }
 
-// read gets data, version and schema in one read-only transaction, so they
-// belong to one revision.
-func (w *RawWriter) read(ctx context.Context) (*state, error) {
+// read gets data, version, schema (and the marker of write id, when id is
+// set) in one read-only transaction, so they belong to one revision; then
+// the newest release record, from the cache when it is still the newest.
+func (w *RawWriter) read(ctx context.Context, id string) (*state, error) {
 	ctx, cancel := context.WithTimeout(ctx, w.opts.timeout)
 	defer cancel()
-	resp, err := w.cli.Txn(ctx).Then(
+	ops := []clientv3.Op{
 		clientv3.OpGet(w.layout.Data(), clientv3.WithPrefix()),
 		clientv3.OpGet(w.layout.Version()),
 		clientv3.OpGet(w.layout.Schema()),
-	).Commit()
+	}
+	if id != "" {
+		ops = append(ops, clientv3.OpGet(w.layout.Writes()+id))
+	}
+	resp, err := w.cli.Txn(ctx).Then(ops...).Commit()
 	if err != nil {
 		return nil, w.wrap("read "+w.layout.Prefix(), err)
 	}
@@ -89,7 +102,97 @@ func (w *RawWriter) read(ctx context.Context) (*state, error) {
 	if kvs := resp.Responses[2].GetResponseRange().Kvs; len(kvs) > 0 {
 		st.schema = kvs[0].Value
 	}
+	if id != "" {
+		if kvs := resp.Responses[3].GetResponseRange().Kvs; len(kvs) > 0 {
+			n, err := strconv.ParseInt(string(kvs[0].Value), 10, 64)
+			if err != nil {
+				return nil, fmt.Errorf("config: write marker %s holds %q, not a version number", kvs[0].Key, kvs[0].Value)
+			}
+			rec, rev, err := w.recordAt(ctx, n, 0)
+			if err != nil {
+				return nil, fmt.Errorf("config: write %s committed as release %d, which cannot be read: %w", id, n, err)
+			}
+			st.done = rec.release(rev)
+			st.done.Changes = nil // what was committed, the caller's secrets decide how to show
+			return st, nil
+		}
+	}
+	if err := w.readNewest(ctx, st); err != nil {
+		return nil, err
+	}
 	return st, nil
+}
+
+// readNewest sets st.prev to the newest release record. Without a version
+// key (a new prefix, or the key was deleted around the writer) the newest
+// record key decides, so that no release record is ever overwritten.
+func (w *RawWriter) readNewest(ctx context.Context, st *state) error {
+	if st.versionRev == 0 {
+		resp, err := w.cli.Get(ctx, w.layout.Releases(), clientv3.WithPrefix(), clientv3.WithRev(st.revision),
+			clientv3.WithSort(clientv3.SortByKey, clientv3.SortDescend), clientv3.WithLimit(1), clientv3.WithKeysOnly())
+		if err != nil {
+			return w.wrap("read releases", err)
+		}
+		if len(resp.Kvs) == 0 {
+			return nil
+		}
+		n, err := strconv.ParseInt(strings.TrimPrefix(string(resp.Kvs[0].Key), w.layout.Releases()), 10, 64)
+		if err != nil {
+			return fmt.Errorf("config: release key %s is not numbered", resp.Kvs[0].Key)
+		}
+		st.version = n
+	}
+	if st.version == 0 {
+		return nil
+	}
+	w.mu.Lock()
+	cached := w.newest
+	w.mu.Unlock()
+	if cached != nil && cached.Version == st.version {
+		st.prev = cached
+		return nil
+	}
+	rec, _, err := w.recordAt(ctx, st.version, st.revision)
+	if err != nil {
+		if errors.Is(err, ErrNotFound) {
+			return nil // retention or a hand edit removed it: the next release anchors anew
+		}
+		return err
+	}
+	st.prev = rec
+	w.remember(rec)
+	return nil
+}
+
+// remember caches rec when it is the newest record seen.
+func (w *RawWriter) remember(rec *record) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.newest == nil || rec.Version >= w.newest.Version {
+		w.newest = rec
+	}
+}
+
+// recordAt reads release record n (at revision rev; 0: the newest) and
+// returns it with its mod revision.
+func (w *RawWriter) recordAt(ctx context.Context, n, rev int64) (*record, int64, error) {
+	key := releaseKey(w.layout.Releases(), n)
+	var opts []clientv3.OpOption
+	if rev > 0 {
+		opts = append(opts, clientv3.WithRev(rev))
+	}
+	resp, err := w.cli.Get(ctx, key, opts...)
+	if err != nil {
+		return nil, 0, w.wrap("read release", err)
+	}
+	if len(resp.Kvs) == 0 {
+		return nil, 0, fmt.Errorf("config: release %d of %s: %w", n, w.layout.Prefix(), ErrNotFound)
+	}
+	rec, err := decodeRecord(key, resp.Kvs[0].Value)
+	if err != nil {
+		return nil, 0, err
+	}
+	return rec, resp.Kvs[0].ModRevision, nil
 }
 
 func (w *RawWriter) wrap(op string, err error) error {
@@ -99,7 +202,7 @@ func (w *RawWriter) wrap(op string, err error) error {
 // Read returns the current content, the newest release version and the
 // etcd revision they were read at.
 func (w *RawWriter) Read(ctx context.Context) (c Content, version, revision int64, err error) {
-	st, err := w.read(ctx)
+	st, err := w.read(ctx, "")
 	if err != nil {
 		return nil, 0, 0, err
 	}
@@ -108,14 +211,16 @@ func (w *RawWriter) Read(ctx context.Context) (c Content, version, revision int6
 
 // Schema returns the JSON Schema published at P/meta/schema, or ErrNotFound.
 func (w *RawWriter) Schema(ctx context.Context) ([]byte, error) {
-	st, err := w.read(ctx)
+	ctx, cancel := context.WithTimeout(ctx, w.opts.timeout)
+	defer cancel()
+	resp, err := w.cli.Get(ctx, w.layout.Schema())
 	if err != nil {
-		return nil, err
+		return nil, w.wrap("read schema", err)
 	}
-	if st.schema == nil {
+	if len(resp.Kvs) == 0 {
 		return nil, fmt.Errorf("config: no schema published at %s: %w", w.layout.Schema(), ErrNotFound)
 	}
-	return st.schema, nil
+	return resp.Kvs[0].Value, nil
 }
 
 // PublishSchema stores doc (a JSON Schema) at P/meta/schema after checking
@@ -193,212 +298,18 @@ func leafKey(configPath string) (string, error) {
 	return strings.ReplaceAll(configPath, ".", "/"), nil
 }
 
-// History lists the newest limit entries, newest first (limit <= 0: all
-// that retention kept). When the data differs from the newest release, the
-// list starts with an Unrecorded entry naming the keys changed around the
-// writer; it counts towards limit.
-func (w *RawWriter) History(ctx context.Context, limit int) ([]Release, error) {
-	st, err := w.read(ctx)
-	if err != nil {
-		return nil, err
-	}
-	opts := []clientv3.OpOption{clientv3.WithPrefix(), clientv3.WithSort(clientv3.SortByKey, clientv3.SortDescend), clientv3.WithRev(st.revision)}
-	if limit > 0 {
-		opts = append(opts, clientv3.WithLimit(int64(limit)))
-	}
-	rctx, cancel := context.WithTimeout(ctx, w.opts.timeout)
-	defer cancel()
-	resp, err := w.cli.Get(rctx, w.layout.Releases(), opts...)
-	if err != nil {
-		return nil, w.wrap("read releases", err)
-	}
-	out := make([]Release, 0, len(resp.Kvs)+1)
-	var newest Content = Content{}
-	for i, kv := range resp.Kvs {
-		r, err := decodeRecord(string(kv.Key), kv.Value)
-		if err != nil {
-			return nil, err
-		}
-		if i == 0 {
-			newest = r.Content
-		}
-		out = append(out, *r.release(kv.ModRevision))
-	}
-	if (len(resp.Kvs) > 0 || len(st.content) > 0) && newest.Hash() != st.content.Hash() {
-		changes := diffContent(newest, st.content)
-		var rev int64
-		for i := range changes {
-			changes[i].Old, changes[i].New = "", ""
-			rev = max(rev, st.modRevs[changes[i].Key])
-		}
-		if rev == 0 {
-			rev = st.revision // only deletes: their revision is not kept
-		}
-		u := Release{Version: st.version, Revision: rev, Hash: st.content.Hash(), Changes: changes, Unrecorded: true,
-			Message: fmt.Sprintf("%d key(s) changed outside the writer", len(changes))}
-		out = append([]Release{u}, out...)
-		if limit > 0 && len(out) > limit {
-			out = out[:limit]
-		}
-	}
-	return out, nil
-}
-
-// Release returns release n and its full content, or ErrNotFound when it
-// never existed or retention removed it.
-func (w *RawWriter) Release(ctx context.Context, n int64) (*Release, Content, error) {
-	ctx, cancel := context.WithTimeout(ctx, w.opts.timeout)
-	defer cancel()
-	key := releaseKey(w.layout.Releases(), n)
-	resp, err := w.cli.Get(ctx, key)
-	if err != nil {
-		return nil, nil, w.wrap("read release", err)
-	}
-	if len(resp.Kvs) == 0 {
-		return nil, nil, fmt.Errorf("config: release %d of %s: %w", n, w.layout.Prefix(), ErrNotFound)
-	}
-	r, err := decodeRecord(key, resp.Kvs[0].Value)
-	if err != nil {
-		return nil, nil, err
-	}
-	return r.release(resp.Kvs[0].ModRevision), r.Content, nil
-}
-
-// Rollback writes a new release whose content equals release n's. It
-// works from the release record alone, so it does not need etcd's history
-// of that revision (which compaction may have removed).
-func (w *RawWriter) Rollback(ctx context.Context, n int64, opts ...WriteOption) (*Release, error) {
-	_, content, err := w.Release(ctx, n)
-	if err != nil {
-		return nil, err
-	}
-	opts = append([]WriteOption{Message(fmt.Sprintf("rollback to release %d", n))}, opts...)
-	return w.write(ctx, func(*state) (Content, error) { return maps.Clone(content), nil }, n, opts)
-}
-
-// errRetry marks a commit that lost a race and may be re-run.
-var errRetry = errors.New("retry")
-
-// write is the one path every write takes: read at revision R, compute the
-// next content, validate it whole, and commit it with a release record in
-// one transaction guarded by the version key and by no data key having
-// changed since R. A lost race re-runs next (up to maxAttempts) unless
-// ExpectVersion was given.
-func (w *RawWriter) write(ctx context.Context, next func(*state) (Content, error), rollbackOf int64, opts []WriteOption) (*Release, error) {
-	var wo writeOptions
-	for _, o := range opts {
-		o(&wo)
-	}
-	backoff := time.Millisecond
-	for attempt := 1; ; attempt++ {
-		rel, err := w.attempt(ctx, next, rollbackOf, wo)
-		if !errors.Is(err, errRetry) {
-			return rel, err
-		}
-		var ce *ConflictError
-		errors.As(err, &ce)
-		if wo.expectSet || wo.expectRev > 0 || attempt >= w.opts.maxAttempts {
-			return nil, ce
-		}
-		select {
-		case <-time.After(backoff/2 + rand.N(backoff/2+1)):
-		case <-ctx.Done():
-			return nil, fmt.Errorf("config: write gave up after %d attempts: %w (%w)", attempt, ctx.Err(), ce)
-		}
-		backoff = min(2*backoff, 100*time.Millisecond)
-	}
-}
-
-func (w *RawWriter) attempt(ctx context.Context, next func(*state) (Content, error), rollbackOf int64, wo writeOptions) (*Release, error) {
-	st, err := w.read(ctx)
-	if err != nil {
-		return nil, err
-	}
-	if wo.expectSet && st.version != wo.expect {
-		return nil, &ConflictError{Expected: wo.expect, Current: st.version}
-	}
-	since := st.revision // the guard: no data key modified after this revision
-	if wo.expectRev > 0 {
-		for k, r := range st.modRevs {
-			if r > wo.expectRev {
-				return nil, &ConflictError{Expected: st.version, Current: st.version,
-					Reason: fmt.Sprintf("data key %s changed at revision %d, after revision %d", k, r, wo.expectRev)}
-			}
-		}
-		since = min(since, wo.expectRev)
-	}
-	c, err := next(st)
-	if err != nil {
-		return nil, err
-	}
-	if err := w.validate(st, c); err != nil {
-		return nil, err
-	}
-	changes := diffContent(st.content, c)
-	w.mask(st, changes)
-	rel := &Release{Version: st.version + 1, Author: wo.author, Message: wo.message, Time: time.Now().UTC(),
-		Hash: c.Hash(), RollbackOf: rollbackOf, Changes: changes, DryRun: wo.dryRun}
-	if wo.dryRun {
-		return rel, nil
-	}
-	if len(changes) == 0 {
-		return &Release{Version: st.version, Revision: st.revision, Hash: c.Hash()}, nil
-	}
-
-	rec := record{Version: rel.Version, Author: rel.Author, Message: rel.Message, Time: rel.Time, Hash: rel.Hash,
-		RollbackOf: rollbackOf, Content: c}
-	for _, ch := range changes {
-		rec.Changes = append(rec.Changes, KeyChange{Key: ch.Key, Kind: ch.Kind})
-	}
-	recJSON, err := json.Marshal(rec)
-	if err != nil {
-		return nil, fmt.Errorf("config: encode release record: %w", err)
-	}
-	var ops []clientv3.Op
-	for _, ch := range changes {
-		if ch.Kind == Deleted {
-			ops = append(ops, clientv3.OpDelete(w.layout.Data()+ch.Key))
-		} else {
-			ops = append(ops, clientv3.OpPut(w.layout.Data()+ch.Key, c[ch.Key]))
-		}
-	}
-	ops = append(ops,
-		clientv3.OpPut(w.layout.Version(), strconv.FormatInt(rel.Version, 10)),
-		clientv3.OpPut(releaseKey(w.layout.Releases(), rel.Version), string(recJSON)))
-	if keep := int64(w.opts.retention); rel.Version > keep {
-		ops = append(ops, clientv3.OpDelete(releaseKey(w.layout.Releases(), 0),
-			clientv3.WithRange(releaseKey(w.layout.Releases(), rel.Version-keep+1))))
-	}
-	if w.extraOps != nil {
-		ops = append(ops, w.extraOps(st)...)
-	}
-	guard := clientv3.Compare(clientv3.ModRevision(w.layout.Version()), "=", st.versionRev)
-	unchanged := clientv3.Compare(clientv3.ModRevision(w.layout.Data()), "<", since+1).WithPrefix()
-
-	tctx, cancel := context.WithTimeout(ctx, w.opts.timeout)
-	defer cancel()
-	resp, err := w.cli.Txn(tctx).If(guard, unchanged).Then(ops...).Else(clientv3.OpGet(w.layout.Version())).Commit()
-	if err != nil {
-		if errors.Is(err, rpctypes.ErrTooManyOps) {
-			return nil, w.wrap(fmt.Sprintf("commit of %d key changes", len(changes)), fmt.Errorf("%w (raise etcd's --max-txn-ops or split the change)", err))
-		}
-		return nil, w.wrap("commit", err)
-	}
-	if !resp.Succeeded {
-		cur := st.version
-		if kvs := resp.Responses[0].GetResponseRange().Kvs; len(kvs) > 0 {
-			cur, _ = strconv.ParseInt(string(kvs[0].Value), 10, 64)
-		}
-		return nil, fmt.Errorf("%w: %w", errRetry, &ConflictError{Expected: st.version, Current: cur})
-	}
-	rel.Revision = resp.Header.Revision
-	return rel, nil
-}
-
-// validate checks the whole candidate content before anything is written.
+// validate checks the whole candidate content before anything is written:
+// Writer[T]'s check, then the schema (given with WithSchema, else the
+// published one). Both judge the etcd layer as an overlay: see Writer.
 func (w *RawWriter) validate(st *state, c Content) error {
+	tree, origins, err := w.tree(c)
+	if err != nil {
+		return err
+	}
 	if w.check != nil {
-		return w.check(c)
+		if err := w.check(tree, origins); err != nil {
+			return err
+		}
 	}
 	if w.opts.noSchema {
 		return nil
@@ -413,10 +324,6 @@ func (w *RawWriter) validate(st *state, c Content) error {
 	sch, err := schema.Compile(doc)
 	if err != nil {
 		return fmt.Errorf("config: schema of %s does not compile: %w", w.layout.Prefix(), err)
-	}
-	tree, origins, err := w.tree(c)
-	if err != nil {
-		return err
 	}
 	if err := sch.Check(tree); err != nil {
 		return invalidError(err, origins, 0, sch.SecretPaths())
@@ -446,7 +353,7 @@ func (w *RawWriter) tree(c Content) (map[string]any, map[string]Origin, error) {
 func (w *RawWriter) schemaSecrets(st *state) []string {
 	secrets := w.opts.secrets
 	doc := w.opts.schema
-	if doc == nil {
+	if doc == nil && st != nil {
 		doc = st.schema
 	}
 	if doc != nil {
@@ -457,23 +364,28 @@ func (w *RawWriter) schemaSecrets(st *state) []string {
 	return secrets
 }
 
-// mask hides the values of secret paths in changes. A document key is
-// masked whole when a secret lies inside it.
-func (w *RawWriter) mask(st *state, changes []KeyChange) {
-	secrets := w.secretsOf(st)
-	if len(secrets) == 0 {
-		return
+// mask returns a copy of changes with the values of secret paths hidden.
+// A document key is masked whole when a secret lies inside it.
+func mask(secrets []string, changes []KeyChange) []KeyChange {
+	if len(changes) == 0 {
+		return changes
 	}
-	for i := range changes {
-		if keyIsSecret(secrets, changes[i].Key) {
-			if changes[i].Old != "" {
-				changes[i].Old = Mask
+	out := make([]KeyChange, len(changes))
+	copy(out, changes)
+	if len(secrets) == 0 {
+		return out
+	}
+	for i := range out {
+		if keyIsSecret(secrets, out[i].Key) {
+			if out[i].Old != "" {
+				out[i].Old = Mask
 			}
-			if changes[i].New != "" {
-				changes[i].New = Mask
+			if out[i].New != "" {
+				out[i].New = Mask
 			}
 		}
 	}
+	return out
 }
 
 // keyIsSecret reports whether a data key (relative) holds a secret value.
@@ -501,4 +413,12 @@ func sortedKeys[V any](m map[string]V) []string {
 	}
 	sort.Strings(keys)
 	return keys
+}
+
+// writeLease is the lease the write markers of one writer live on: granted
+// when first needed and replaced once half its time has passed, so that a
+// marker lives at least writeMarkerTTL/2.
+type writeLease struct {
+	id      clientv3.LeaseID
+	granted time.Time
 }

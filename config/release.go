@@ -2,12 +2,14 @@ package config
 
 import (
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"sort"
 	"strconv"
 	"time"
+	"unicode/utf8"
 )
 
 // Content is the data of one prefix as the writer sees it: each data key,
@@ -47,9 +49,9 @@ type KeyChange struct {
 	// Key is relative to P/data/ ("db/port").
 	Key  string     `json:"key"`
 	Kind ChangeKind `json:"kind"`
-	// Old and New are the value texts before and after; set in the
-	// result of a write or a dry run, empty in History. Values of secret
-	// fields are Mask.
+	// Old and New are the value texts before and after, in the result of
+	// a write or a dry run and in History. Values at secret paths are
+	// Mask.
 	Old string `json:"-"`
 	New string `json:"-"`
 }
@@ -75,6 +77,17 @@ func diffContent(old, new Content) []KeyChange {
 	return out
 }
 
+// applyChanges applies changes to c in place.
+func applyChanges(c Content, changes []KeyChange) {
+	for _, ch := range changes {
+		if ch.Kind == Deleted {
+			delete(c, ch.Key)
+		} else {
+			c[ch.Key] = ch.New
+		}
+	}
+}
+
 // Release is one committed write, as listed by History.
 type Release struct {
 	// Version numbers the releases of a prefix: 1, 2, 3 ... It is what
@@ -93,6 +106,10 @@ type Release struct {
 	// Changes lists the keys the write changed. Empty in the result of a
 	// write means nothing needed changing and nothing was written.
 	Changes []KeyChange
+	// Outside lists the keys changed around the writer (a plain etcdctl put
+	// or delete) between the previous release and this one, as this
+	// release found them. Old and New are set when the record kept them.
+	Outside []KeyChange
 	// DryRun is true for the result of a write with DryRun: nothing was
 	// written, Version is the version the write would have made.
 	DryRun bool
@@ -103,31 +120,124 @@ type Release struct {
 	Unrecorded bool
 }
 
-// record is a release as stored at P/meta/releases/<n>: everything needed
-// to list it and to restore its content after etcd compacted its history.
+// record is a release as stored at P/meta/releases/<n>. It grows with the
+// change, not with the configuration: the keys the write changed with their
+// old and new values, the keys changed around the writer since the previous
+// release, and the content hashes before and after. The content of any
+// release is rebuilt from the newest checkpoint at or before it
+// (P/meta/checkpoints/<n>) and the records since (see history.go).
 type record struct {
-	Version    int64       `json:"version"`
-	Author     string      `json:"author,omitempty"`
-	Message    string      `json:"message,omitempty"`
-	Time       time.Time   `json:"time"`
-	Hash       string      `json:"hash"`
-	RollbackOf int64       `json:"rollback_of,omitempty"`
-	Changes    []KeyChange `json:"changes"`
-	Content    Content     `json:"content"`
+	Version    int64          `json:"version"`
+	Author     string         `json:"author,omitempty"`
+	Message    string         `json:"message,omitempty"`
+	Time       time.Time      `json:"time"`
+	Hash       string         `json:"hash"`
+	Base       string         `json:"base,omitempty"` // hash of the content the write read
+	RollbackOf int64          `json:"rollback_of,omitempty"`
+	WriteID    string         `json:"write_id,omitempty"`
+	Changes    []recordChange `json:"changes"`
+	// Outside holds the changes made around the writer between the
+	// previous release and Base. Their values are kept when the outside
+	// change was small (OutsideValues).
+	Outside       []recordChange `json:"outside,omitempty"`
+	OutsideValues bool           `json:"outside_values,omitempty"`
+	// Anchor is the version of the newest checkpoint when this release was
+	// written (its own version when it wrote one).
+	Anchor int64 `json:"anchor,omitempty"`
+	// Content is the whole content; only records of format 1 (before
+	// per-key changes) have it.
+	Content Content `json:"content,omitempty"`
+}
+
+// recordChange is a KeyChange as stored, values included.
+type recordChange struct {
+	Key  string     `json:"key"`
+	Kind ChangeKind `json:"kind"`
+	Old  *text      `json:"old,omitempty"`
+	New  *text      `json:"new,omitempty"`
+}
+
+// text stores a value byte for byte: as a JSON string when it is valid
+// UTF-8, else as {"base64": "..."}.
+type text string
+
+// MarshalJSON implements json.Marshaler.
+func (t text) MarshalJSON() ([]byte, error) {
+	if utf8.ValidString(string(t)) {
+		return json.Marshal(string(t))
+	}
+	return json.Marshal(map[string]string{"base64": base64.StdEncoding.EncodeToString([]byte(t))})
+}
+
+// UnmarshalJSON implements json.Unmarshaler.
+func (t *text) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err == nil {
+		*t = text(s)
+		return nil
+	}
+	var m struct {
+		Base64 string `json:"base64"`
+	}
+	if err := json.Unmarshal(b, &m); err != nil {
+		return err
+	}
+	raw, err := base64.StdEncoding.DecodeString(m.Base64)
+	if err != nil {
+		return err
+	}
+	*t = text(raw)
+	return nil
+}
+
+// storeChanges turns changes into their stored form; values are kept when
+// withValues.
+func storeChanges(changes []KeyChange, withValues bool) []recordChange {
+	out := make([]recordChange, len(changes))
+	for i, ch := range changes {
+		out[i] = recordChange{Key: ch.Key, Kind: ch.Kind}
+		if !withValues {
+			continue
+		}
+		if ch.Kind != Added {
+			v := text(ch.Old)
+			out[i].Old = &v
+		}
+		if ch.Kind != Deleted {
+			v := text(ch.New)
+			out[i].New = &v
+		}
+	}
+	return out
+}
+
+// loadChanges turns stored changes back into KeyChanges.
+func loadChanges(rcs []recordChange) []KeyChange {
+	if len(rcs) == 0 {
+		return nil
+	}
+	out := make([]KeyChange, len(rcs))
+	for i, rc := range rcs {
+		out[i] = KeyChange{Key: rc.Key, Kind: rc.Kind}
+		if rc.Old != nil {
+			out[i].Old = string(*rc.Old)
+		}
+		if rc.New != nil {
+			out[i].New = string(*rc.New)
+		}
+	}
+	return out
 }
 
 func (r *record) release(revision int64) *Release {
 	return &Release{Version: r.Version, Revision: revision, Author: r.Author, Message: r.Message,
-		Time: r.Time, Hash: r.Hash, RollbackOf: r.RollbackOf, Changes: r.Changes}
+		Time: r.Time, Hash: r.Hash, RollbackOf: r.RollbackOf, Changes: loadChanges(r.Changes), Outside: loadChanges(r.Outside)}
 }
 
 func decodeRecord(key string, b []byte) (*record, error) {
 	var r record
 	if err := json.Unmarshal(b, &r); err != nil {
-		return nil, fmt.Errorf("release record %s: %w", key, err)
-	}
-	if r.Content == nil {
-		r.Content = Content{}
+		return nil, fmt.Errorf("config: release record %s: %w", key, err)
 	}
 	return &r, nil
 }

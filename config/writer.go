@@ -3,9 +3,12 @@ package config
 import (
 	"bytes"
 	"context"
+	"encoding"
+	"errors"
 	"fmt"
 	"maps"
 	"reflect"
+	"strings"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 
@@ -13,29 +16,44 @@ import (
 	"github.com/strataconf/strata/schema"
 )
 
-// Writer changes the configuration of type T under one prefix. Every write
-// is validated whole (bound to T over the writer's defaults and checked
-// with its validate tags) before anything reaches etcd, and committed in one
-// transaction that fails if anything changed since it was read, together
-// with a release record. Each commit also publishes T's JSON Schema at
-// P/meta/schema when it differs. A Writer is safe for concurrent use.
+// Writer changes the configuration of type T under one prefix.
+//
+// The etcd layer is judged as an overlay: applications merge it over their
+// defaults, files and environment, which the writer does not see. Before
+// anything reaches etcd, a write must leave the etcd layer such that
+//
+//   - every value it holds binds to its field of T (type, parse), and
+//     satisfies that field's validate rules;
+//   - a rule that fails only at a path etcd does not set is not an error,
+//     unless something says that nothing below etcd provides that path: the
+//     writer's defaults (WithWriterDefaults: then T is validated whole over
+//     them), or the JSON Schema published at P/meta/schema (an application's
+//     WithPublishSchema relaxes it by its own lower layers, so its required
+//     lists name what nothing below provides), which the etcd layer must
+//     satisfy as it does for RawWriter and the strata CLI.
+//
+// The commit is one transaction that fails if anything changed since the
+// configuration was read, and records a release. Where no schema is
+// published, the commit publishes T's (relaxed by the writer's defaults, or
+// with nothing required when there are none), so that RawWriter and the
+// CLI check what T checks. A Writer is safe for concurrent use.
 type Writer[T any] struct {
 	raw       *RawWriter
 	defaults  map[string]any // tree of WithWriterDefaults, nil without
 	secrets   []string
 	schemaDoc []byte
-	initErr   error
 }
 
 // NewWriter returns a writer of prefix through cli. The client stays the
-// caller's.
-func NewWriter[T any](cli *clientv3.Client, prefix string, opts ...WriterOption) *Writer[T] {
+// caller's. It fails when T is not a struct, the defaults are not a T, or
+// T's JSON Schema cannot be generated.
+func NewWriter[T any](cli *clientv3.Client, prefix string, opts ...WriterOption) (*Writer[T], error) {
 	typ := reflect.TypeFor[T]()
-	w := &Writer[T]{raw: NewRawWriter(cli, prefix, opts...), secrets: schema.SecretPaths(typ)}
 	if typ.Kind() != reflect.Struct {
-		w.initErr = fmt.Errorf("config: NewWriter needs a struct type, got %s", typ)
-		return w
+		return nil, fmt.Errorf("config: NewWriter needs a struct type, got %s", typ)
 	}
+	w := &Writer[T]{raw: NewRawWriter(cli, prefix, opts...), secrets: schema.SecretPaths(typ)}
+	provided := fieldPaths(typ, "", map[reflect.Type]bool{})
 	if d := w.raw.opts.defaults; d != nil {
 		var v T
 		switch d := d.(type) {
@@ -46,23 +64,53 @@ func NewWriter[T any](cli *clientv3.Client, prefix string, opts ...WriterOption)
 				v = *d
 			}
 		default:
-			w.initErr = fmt.Errorf("config: WithWriterDefaults got %T, want %s", d, typ)
-			return w
+			return nil, fmt.Errorf("config: WithWriterDefaults got %T, want %s", d, typ)
 		}
-		w.defaults, w.initErr = codec.ToMap(v)
+		var err error
+		if w.defaults, err = codec.ToMap(v); err != nil {
+			return nil, fmt.Errorf("config: WithWriterDefaults: %w", err)
+		}
+		provided = flatPaths(w.defaults)
 	}
-	if w.initErr == nil {
-		w.schemaDoc, w.initErr = relaxedSchema(typ, flatPaths(w.defaults))
+	var err error
+	if w.schemaDoc, err = relaxedSchema(typ, provided); err != nil {
+		return nil, err
 	}
 	w.raw.check = w.check
 	w.raw.secretsOf = func(*state) []string { return w.secrets }
 	w.raw.extraOps = func(st *state) []clientv3.Op {
-		if bytes.Equal(st.schema, w.schemaDoc) {
+		if st.schema != nil || w.raw.opts.schema != nil || w.raw.opts.noSchema {
 			return nil
 		}
 		return []clientv3.Op{clientv3.OpPut(w.raw.layout.Schema(), string(w.schemaDoc))}
 	}
-	return w
+	return w, nil
+}
+
+// fieldPaths lists the config paths of every field of struct type t, the
+// fields of nested structs included.
+func fieldPaths(t reflect.Type, prefix string, seen map[reflect.Type]bool) []string {
+	if seen[t] {
+		return nil
+	}
+	seen[t] = true
+	defer delete(seen, t)
+	var out []string
+	for _, f := range codec.Fields(t) {
+		p := f.Key
+		if prefix != "" {
+			p = prefix + "." + f.Key
+		}
+		out = append(out, p)
+		ft := f.Struct.Type
+		if ft.Kind() == reflect.Pointer {
+			ft = ft.Elem()
+		}
+		if ft.Kind() == reflect.Struct && !reflect.PointerTo(ft).Implements(reflect.TypeFor[encoding.TextUnmarshaler]()) {
+			out = append(out, fieldPaths(ft, p, seen)...)
+		}
+	}
+	return out
 }
 
 // flatPaths lists the leaf paths of a tree.
@@ -78,27 +126,22 @@ func (w *Writer[T]) Raw() *RawWriter { return w.raw }
 // Schema returns the JSON Schema of T that w publishes.
 func (w *Writer[T]) Schema() []byte { return bytes.Clone(w.schemaDoc) }
 
-// PublishSchema stores T's JSON Schema at P/meta/schema now, without
-// waiting for the next write.
+// PublishSchema stores T's JSON Schema (see Schema) at P/meta/schema now,
+// replacing the one published, if any.
 func (w *Writer[T]) PublishSchema(ctx context.Context) error {
-	if w.initErr != nil {
-		return w.initErr
-	}
 	return w.raw.PublishSchema(ctx, w.schemaDoc)
 }
 
 // Get returns the configuration as etcd holds it (over the writer's
 // defaults), with the newest release version and the revision it was read
-// at.
+// at. Values that do not bind are left at the defaults and reported in the
+// error, which is an *InvalidError.
 func (w *Writer[T]) Get(ctx context.Context) (v *T, version, revision int64, err error) {
-	if w.initErr != nil {
-		return nil, 0, 0, w.initErr
-	}
-	st, err := w.raw.read(ctx)
+	st, err := w.raw.read(ctx, "")
 	if err != nil {
 		return nil, 0, 0, err
 	}
-	v, err = w.bind(st.content)
+	v, err = w.current(st.content)
 	if err != nil {
 		return nil, 0, 0, err
 	}
@@ -109,30 +152,31 @@ func (w *Writer[T]) Get(ctx context.Context) (v *T, version, revision int64, err
 // the result and commits only the leaves fn changed. When another write
 // commits first, Update re-reads and re-runs fn (fn must be safe to run more
 // than once), up to WithMaxAttempts times; then, or at once with
-// ExpectVersion, it fails with ErrConflict. An error from fn aborts the
-// write and is returned as is.
+// ExpectVersion or ExpectRevision, it fails with ErrConflict. An error from
+// fn aborts the write and is returned as is. fn gets the values etcd holds
+// over the writer's defaults; a value in etcd that does not bind is left at
+// its default, and unless fn sets it, the write fails with ErrInvalid.
 func (w *Writer[T]) Update(ctx context.Context, fn func(*T) error, opts ...WriteOption) (*Release, error) {
-	if w.initErr != nil {
-		return nil, w.initErr
-	}
-	return w.raw.write(ctx, func(st *state) (Content, error) { return w.apply(st, fn) }, 0, opts)
+	return w.raw.write(ctx, func(st *state) (Content, error) { return w.apply(st, fn, false) }, 0, opts)
 }
 
-// Replace makes the configuration equal v: changed leaves are written,
-// leaves v no longer has are deleted.
+// Replace makes the configuration equal v: every leaf of v that differs
+// from what etcd holds is written, including values equal to the writer's
+// defaults, and leaves v no longer has (map entries, slice elements) are
+// deleted. A zero value at a path etcd does not hold is not written (the
+// layers below keep providing it); write it with Set to override them.
 func (w *Writer[T]) Replace(ctx context.Context, v *T, opts ...WriteOption) (*Release, error) {
 	if v == nil {
 		return nil, fmt.Errorf("config: Replace with a nil value")
 	}
-	return w.Update(ctx, func(t *T) error { *t = *v; return nil }, opts...)
+	return w.raw.write(ctx, func(st *state) (Content, error) {
+		return w.apply(st, func(t *T) error { *t = *v; return nil }, true)
+	}, 0, opts)
 }
 
 // Set writes the leaf at a dotted config path ("db.pool") as text, after
-// validating the whole result as T.
+// validating the result.
 func (w *Writer[T]) Set(ctx context.Context, configPath, value string, opts ...WriteOption) (*Release, error) {
-	if w.initErr != nil {
-		return nil, w.initErr
-	}
 	return w.raw.Set(ctx, configPath, value, opts...)
 }
 
@@ -140,9 +184,6 @@ func (w *Writer[T]) Set(ctx context.Context, configPath, value string, opts ...W
 // it), after validating the result: the path falls back to the layers
 // below etcd.
 func (w *Writer[T]) Delete(ctx context.Context, configPath string, opts ...WriteOption) (*Release, error) {
-	if w.initErr != nil {
-		return nil, w.initErr
-	}
 	return w.raw.Delete(ctx, configPath, opts...)
 }
 
@@ -152,27 +193,36 @@ func (w *Writer[T]) History(ctx context.Context, limit int) ([]Release, error) {
 	return w.raw.History(ctx, limit)
 }
 
+// Release returns release n and its content; see RawWriter.Release.
+func (w *Writer[T]) Release(ctx context.Context, n int64) (*Release, Content, error) {
+	return w.raw.Release(ctx, n)
+}
+
 // Rollback writes a new release whose content equals release n's, after
 // validating it as T (the type may have changed since). It works after etcd
 // compacted release n's revision.
 func (w *Writer[T]) Rollback(ctx context.Context, n int64, opts ...WriteOption) (*Release, error) {
-	if w.initErr != nil {
-		return nil, w.initErr
-	}
 	return w.raw.Rollback(ctx, n, opts...)
 }
 
 // apply computes the content after fn: the leaves whose text changed are
 // written, the leaves that disappeared are deleted, everything else (other
-// keys, documents) stays as it is.
-func (w *Writer[T]) apply(st *state, fn func(*T) error) (Content, error) {
-	cur, err := w.bind(st.content)
-	if err != nil {
-		return nil, fmt.Errorf("config: the current configuration does not bind, fix it with Set, Delete or Rollback: %w", err)
-	}
-	next, _ := w.bind(st.content) // an independent copy
+// keys, documents) stays as it is. With exact (Replace), the leaves are
+// compared with what etcd alone holds, so a value equal to a default is
+// written too; else with the values fn was given.
+func (w *Writer[T]) apply(st *state, fn func(*T) error, exact bool) (Content, error) {
+	cur, _ := w.current(st.content) // a value that does not bind stays at its default
+	next, _ := w.current(st.content)
 	if err := fn(next); err != nil {
 		return nil, err
+	}
+	over := w.over
+	if exact {
+		over = func(tree map[string]any) map[string]any { return tree }
+		cur = new(T)
+		if tree, _, err := w.raw.tree(st.content); err == nil {
+			w.bindLenient(tree, cur)
+		}
 	}
 	before, err := codec.Leaves(cur)
 	if err != nil {
@@ -183,14 +233,22 @@ func (w *Writer[T]) apply(st *state, fn func(*T) error) (Content, error) {
 		return nil, fmt.Errorf("config: render new configuration: %w", err)
 	}
 	c := maps.Clone(st.content)
-	for p, v := range after {
-		if before[p] != v {
-			key, err := leafKey(p)
-			if err != nil {
-				return nil, err
-			}
-			c[key] = v
+	for _, p := range sortedKeys(after) {
+		if old, held := before[p]; held && old == after[p] {
+			continue
 		}
+		key, err := leafKey(p)
+		if err != nil {
+			return nil, err
+		}
+		// A leaf replaces what etcd held beneath it (a slice stored as
+		// index keys tags/0, tags/1 becomes one JSON text).
+		for k := range c {
+			if strings.HasPrefix(k, key+"/") {
+				delete(c, k)
+			}
+		}
+		c[key] = after[p]
 	}
 	for p := range before {
 		if _, ok := after[p]; ok {
@@ -206,49 +264,138 @@ func (w *Writer[T]) apply(st *state, fn func(*T) error) (Content, error) {
 		delete(c, key)
 	}
 	// What readers will bind must be what fn made.
-	back, err := w.bind(c)
+	tree, _, err := w.raw.tree(c)
 	if err != nil {
 		return nil, err
+	}
+	back := new(T)
+	if _, err := codec.Bind(over(tree), back); err != nil {
+		return c, nil // validate reports it, naming the key
 	}
 	got, err := codec.Leaves(back)
 	if err != nil {
 		return nil, err
 	}
-	if !maps.Equal(got, after) {
-		for _, p := range sortedKeys(after) {
-			if got[p] != after[p] {
-				return nil, fmt.Errorf("config: %s cannot be stored as leaf keys (it reads back differently); map keys must not contain '.' or '/'", p)
-			}
+	for _, p := range sortedKeys(after) {
+		if got[p] != after[p] {
+			return nil, fmt.Errorf("config: %s cannot be stored as leaf keys (it reads back differently); map keys must not contain '.' or '/'", p)
 		}
-		return nil, fmt.Errorf("config: the new configuration reads back differently from etcd")
 	}
 	return c, nil
 }
 
-// check binds content over the defaults and validates it as T.
-func (w *Writer[T]) check(c Content) error {
-	_, err := w.bind(c)
+// current binds content over the defaults, leniently: a value that does
+// not bind is left as the defaults have it, and reported.
+func (w *Writer[T]) current(c Content) (*T, error) {
+	v := new(T)
+	tree, origins, err := w.raw.tree(c)
+	if err != nil {
+		tree, origins = map[string]any{}, nil
+	}
+	if berr := w.bindLenient(w.over(tree), v); berr != nil {
+		return v, invalidError(berr, origins, 0, w.secrets)
+	}
+	return v, err
+}
+
+// bindLenient binds tree onto v, leaving out the values that do not bind,
+// and returns the bind error (nil when everything bound).
+func (w *Writer[T]) bindLenient(tree map[string]any, v *T) error {
+	_, err := codec.Bind(tree, v)
+	var be *codec.BindError
+	if err == nil || !errors.As(err, &be) {
+		return err
+	}
+	pruned := deepCopy(tree)
+	for _, fe := range be.Fields {
+		prune(pruned, fe.Path)
+	}
+	codec.Bind(pruned, v)
 	return err
 }
 
-// bind builds T from content over the writer's defaults and validates it.
-func (w *Writer[T]) bind(c Content) (*T, error) {
-	tree, origins, err := w.raw.tree(c)
-	if err != nil {
-		return nil, err
+// bindOver binds tree over the defaults onto v.
+func (w *Writer[T]) bindOver(tree map[string]any, v *T) error {
+	_, err := codec.Bind(w.over(tree), v)
+	return err
+}
+
+// over returns tree merged over the writer's defaults.
+func (w *Writer[T]) over(tree map[string]any) map[string]any {
+	if w.defaults == nil {
+		return tree
 	}
-	if w.defaults != nil {
-		merged := make(map[string]any)
-		mergeInto(merged, w.defaults)
-		mergeInto(merged, tree)
-		tree = merged
-	}
+	merged := make(map[string]any)
+	mergeInto(merged, w.defaults)
+	mergeInto(merged, tree)
+	return merged
+}
+
+// check applies the overlay rule to the etcd layer's tree (see Writer).
+func (w *Writer[T]) check(tree map[string]any, origins map[string]Origin) error {
 	v := new(T)
-	if _, err := codec.Bind(tree, v); err != nil {
-		return nil, invalidError(err, origins, 0, w.secrets)
+	if err := w.bindOver(tree, v); err != nil {
+		return invalidError(err, origins, 0, w.secrets)
 	}
-	if err := schema.Validate(v); err != nil {
-		return nil, invalidError(err, origins, 0, w.secrets)
+	err := schema.Validate(v)
+	var ve *schema.ValidationError
+	if err == nil || !errors.As(err, &ve) {
+		if err != nil {
+			return invalidError(err, origins, 0, w.secrets)
+		}
+		return nil
 	}
-	return v, nil
+	if w.defaults == nil { // judge only what etcd sets
+		kept := &schema.ValidationError{}
+		for _, fe := range ve.Fields {
+			if etcdSets(origins, fe.Path) {
+				kept.Fields = append(kept.Fields, fe)
+			}
+		}
+		if len(kept.Fields) == 0 {
+			return nil
+		}
+		ve = kept
+	}
+	return invalidError(ve, origins, 0, w.secrets)
+}
+
+// etcdSets reports whether the etcd layer provides the value at a
+// validation path ("servers[0].host", "labels[env]"): the path itself, a
+// path beneath it, or a leaf above it that holds it whole (JSON text).
+func etcdSets(origins map[string]Origin, vpath string) bool {
+	p := strings.ToLower(strings.NewReplacer("[", ".", "]", "").Replace(vpath))
+	for o := range origins {
+		o = strings.ToLower(o)
+		if o == p || strings.HasPrefix(o, p+".") || strings.HasPrefix(p, o+".") {
+			return true
+		}
+	}
+	return false
+}
+
+// prune removes the value at a dotted path from tree.
+func prune(tree map[string]any, path string) {
+	segs := strings.Split(path, ".")
+	m := tree
+	for _, s := range segs[:len(segs)-1] {
+		next, ok := m[s].(map[string]any)
+		if !ok {
+			return
+		}
+		m = next
+	}
+	delete(m, segs[len(segs)-1])
+}
+
+// deepCopy copies the maps of a tree (leaves are shared).
+func deepCopy(tree map[string]any) map[string]any {
+	out := make(map[string]any, len(tree))
+	for k, v := range tree {
+		if m, ok := v.(map[string]any); ok {
+			v = deepCopy(m)
+		}
+		out[k] = v
+	}
+	return out
 }

@@ -88,6 +88,7 @@ type writeOptions struct {
 	expectSet       bool
 	expectRev       int64 // 0: not set
 	dryRun          bool
+	id              string
 }
 
 // Author records who made the write.
@@ -114,3 +115,12 @@ func ExpectRevision(rev int64) WriteOption {
 // DryRun validates the write and returns the changes it would make, in a
 // Release with DryRun set, without writing anything.
 func DryRun() WriteOption { return func(o *writeOptions) { o.dryRun = true } }
+
+// WriteID names one write so that sending it again is safe: the commit
+// stores a marker P/meta/writes/<id> (on a lease, for at least 10 minutes)
+// in the same transaction, and a write whose marker exists returns the
+// release that committed it instead of writing again. Every write has an
+// id (a random one by default), which is how a commit whose answer was lost
+// is resolved inside the writer; give your own to retry a write after
+// ErrUnknownOutcome. id must not contain '/'.
+func WriteID(id string) WriteOption { return func(o *writeOptions) { o.id = id } }

@@ -42,7 +42,7 @@ func revision(t testing.TB, cli *clientv3.Client) int64 {
 func TestConcurrentUpdatesLoseNothing(t *testing.T) {
 	cli := client(t)
 	p := prefix(t)
-	w := config.NewWriter[Counter](cli, p, counterDefaults, config.WithRetention(5000))
+	w := mustWriter[Counter](t, cli, p, counterDefaults, config.WithRetention(5000))
 	const writers, each = 4, 250
 	var wg sync.WaitGroup
 	versions := make(chan int64, writers*each)
@@ -95,7 +95,7 @@ func TestConcurrentUpdatesLoseNothing(t *testing.T) {
 func TestReplaceConflictAndInvalid(t *testing.T) {
 	cli := client(t)
 	p := prefix(t)
-	w := config.NewWriter[Counter](cli, p, counterDefaults)
+	w := mustWriter[Counter](t, cli, p, counterDefaults)
 	ctx := context.Background()
 	rel, err := w.Replace(ctx, &Counter{Name: "a", Pool: 10}, config.ExpectVersion(0), config.Author("ops"), config.Message("first"))
 	if err != nil {
@@ -143,7 +143,7 @@ func TestReplaceConflictAndInvalid(t *testing.T) {
 func TestRawPutBetweenReadAndCommit(t *testing.T) {
 	cli := client(t)
 	p := prefix(t)
-	w := config.NewWriter[Counter](cli, p, counterDefaults)
+	w := mustWriter[Counter](t, cli, p, counterDefaults)
 	ctx := context.Background()
 	if _, err := w.Set(ctx, "pool", "7"); err != nil {
 		t.Fatal(err)
@@ -193,7 +193,7 @@ func TestRawPutBetweenReadAndCommit(t *testing.T) {
 func TestSetDeleteDryRunAndSecrets(t *testing.T) {
 	cli := client(t)
 	p := prefix(t)
-	w := config.NewWriter[Counter](cli, p, counterDefaults)
+	w := mustWriter[Counter](t, cli, p, counterDefaults)
 	ctx := context.Background()
 	if _, err := w.Set(ctx, "token", "s3cr3t"); err != nil {
 		t.Fatal(err)
@@ -250,7 +250,7 @@ func TestHistoryAndRollbackAfterCompaction(t *testing.T) {
 	c := etcdtest.New(t)
 	cli := c.Client(t)
 	p := "/strata/rollback"
-	w := config.NewWriter[Counter](cli, p, counterDefaults)
+	w := mustWriter[Counter](t, cli, p, counterDefaults)
 	ctx := context.Background()
 	start := time.Now().Add(-time.Second)
 	var rels []*config.Release
@@ -324,7 +324,7 @@ func TestHistoryAndRollbackAfterCompaction(t *testing.T) {
 func TestRetention(t *testing.T) {
 	cli := client(t)
 	p := prefix(t)
-	w := config.NewWriter[Counter](cli, p, counterDefaults, config.WithRetention(3))
+	w := mustWriter[Counter](t, cli, p, counterDefaults, config.WithRetention(3))
 	for i := 1; i <= 6; i++ {
 		if _, err := w.Set(context.Background(), "n", strconv.Itoa(i)); err != nil {
 			t.Fatal(err)
@@ -346,7 +346,7 @@ func TestWriterPublishesSchemaAndRawWriterChecksIt(t *testing.T) {
 	cli := client(t)
 	p := prefix(t)
 	ctx := context.Background()
-	w := config.NewWriter[Counter](cli, p, counterDefaults)
+	w := mustWriter[Counter](t, cli, p, counterDefaults)
 	if _, err := w.Set(ctx, "pool", "10"); err != nil {
 		t.Fatal(err)
 	}
@@ -388,7 +388,7 @@ func TestLoadPublishesSchema(t *testing.T) {
 	}
 	cfg.Close()
 	doc, err := config.NewRawWriter(cli, p).Schema(context.Background())
-	want := config.NewWriter[Counter](cli, p, config.WithWriterDefaults(Counter{Name: "x", Pool: 1})).Schema()
+	want := mustWriter[Counter](t, cli, p, config.WithWriterDefaults(Counter{Name: "x", Pool: 1})).Schema()
 	if err != nil || string(doc) != string(want) {
 		t.Fatalf("published schema: %v\n%s", err, doc)
 	}
@@ -403,7 +403,7 @@ func TestLoadPublishesSchema(t *testing.T) {
 func TestExpectRevision(t *testing.T) {
 	cli := client(t)
 	p := prefix(t)
-	w := config.NewWriter[Counter](cli, p, counterDefaults)
+	w := mustWriter[Counter](t, cli, p, counterDefaults)
 	ctx := context.Background()
 	if _, err := w.Set(ctx, "pool", "7"); err != nil {
 		t.Fatal(err)
@@ -428,4 +428,14 @@ func TestExpectRevision(t *testing.T) {
 	if len(hist) != 1 {
 		t.Fatalf("History(1) gave %d entries", len(hist))
 	}
+}
+
+// mustWriter returns a writer of p or ends the test.
+func mustWriter[T any](t testing.TB, cli *clientv3.Client, p string, opts ...config.WriterOption) *config.Writer[T] {
+	t.Helper()
+	w, err := config.NewWriter[T](cli, p, opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return w
 }

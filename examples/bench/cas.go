@@ -145,7 +145,10 @@ func casRawCase(ctx context.Context, b *bench, p string, writers int) (casRow, e
 }
 
 func casStrataCase(ctx context.Context, b *bench, p string, writers int) (casRow, error) {
-	w := config.NewWriter[Counter](b.cli, p, config.WithMaxAttempts(casMaxAttempts))
+	w, err := config.NewWriter[Counter](b.cli, p, config.WithMaxAttempts(casMaxAttempts))
+	if err != nil {
+		return casRow{}, err
+	}
 	start, startVersion, _, err := w.Get(ctx)
 	if err != nil {
 		return casRow{}, err

@@ -265,9 +265,12 @@ func Run(t *testing.T, c *Cluster, sc Scenario) *Result {
 
 	prefix := "/faultsuite/" + sc.Name
 	wcli := c.Client(t)
-	w := config.NewWriter[App](wcli, prefix,
+	w, err := config.NewWriter[App](wcli, prefix,
 		config.WithRetention(2*sc.Writes+10), // History must keep every release
 		config.WithWriteTimeout(2*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
 	seed, err := retry(ctx, 10, func(ctx context.Context) (*config.Release, error) {
 		// Every field as a leaf key: Limit has no valid zero value.
 		return w.Raw().Replace(ctx, config.Content{"counter": "0", "seq": "0", "limit": strconv.Itoa(validLimit)},

@@ -15,6 +15,8 @@ import (
 //	P/data/a.yaml          a document (.yaml, .yml, .json, .toml) mounted at path a
 //	P/meta/version         the guard key changed by every write of the writer
 //	P/meta/releases/<n>    release records
+//	P/meta/checkpoints/<n> full content of release n, compressed (parts at <n>/<i>)
+//	P/meta/writes/<id>     lease-bound marker of one committed write (exactly-once commits)
 //	P/meta/schema          the JSON Schema of the bound type
 //	P/meta/instances/<id>  lease-bound records of running instances
 type Layout struct {
@@ -40,6 +42,12 @@ func (l Layout) Version() string { return l.prefix + "/meta/version" }
 
 // Releases returns the prefix of release records, ending in a slash.
 func (l Layout) Releases() string { return l.prefix + "/meta/releases/" }
+
+// Checkpoints returns the prefix of release checkpoints, ending in a slash.
+func (l Layout) Checkpoints() string { return l.prefix + "/meta/checkpoints/" }
+
+// Writes returns the prefix of the write markers, ending in a slash.
+func (l Layout) Writes() string { return l.prefix + "/meta/writes/" }
 
 // Schema returns the key of the published JSON Schema.
 func (l Layout) Schema() string { return l.prefix + "/meta/schema" }

@@ -1,0 +1,351 @@
+package config
+
+import (
+	"context"
+	crand "crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"google.golang.org/grpc/codes"
+	grpcstatus "google.golang.org/grpc/status"
+)
+
+// errRetry marks a commit that lost a race and may be re-run.
+var errRetry = errors.New("retry")
+
+// writeMarkerTTL is how long the marker P/meta/writes/<id> of a commit
+// lives at least twice: a write re-sent within half of it finds its
+// earlier commit.
+const writeMarkerTTL = 20 * time.Minute
+
+// maxOutside bounds the changes made around the writer that a release
+// record lists with their values; beyond it the record lists the keys only
+// and the release writes a checkpoint.
+const maxOutside = 256
+
+// write is the one path every write takes: read at revision R, compute the
+// next content, validate it, and commit it with a release record in one
+// transaction guarded by the version key, by no data key having changed
+// since R, and by the write's marker not existing yet. A lost race re-runs
+// next (up to maxAttempts) unless ExpectVersion or ExpectRevision was
+// given. A commit whose answer is lost is resolved by reading the marker:
+// the write commits at most once, and is reported once.
+func (w *RawWriter) write(ctx context.Context, next func(*state) (Content, error), rollbackOf int64, opts []WriteOption) (*Release, error) {
+	var wo writeOptions
+	for _, o := range opts {
+		o(&wo)
+	}
+	id := wo.id
+	if id == "" && !wo.dryRun {
+		var b [16]byte
+		_, _ = crand.Read(b[:])
+		id = hex.EncodeToString(b[:])
+	}
+	if strings.ContainsAny(id, "/\x00") {
+		return nil, fmt.Errorf("config: write id %q must not contain '/'", id)
+	}
+	if wo.dryRun {
+		id = ""
+	}
+	backoff := time.Millisecond
+	var unknown error // the last commit whose outcome is not known yet
+	for attempt := 1; ; attempt++ {
+		rel, err := w.attempt(ctx, next, rollbackOf, wo, id)
+		switch {
+		case err == nil:
+			return rel, nil
+		case errors.Is(err, errRetry):
+			var ce *ConflictError
+			errors.As(err, &ce)
+			if unknown == nil && (wo.expectSet || wo.expectRev > 0 || attempt >= w.opts.maxAttempts) {
+				return nil, ce
+			}
+			if unknown != nil && attempt >= w.opts.maxAttempts+10 {
+				return nil, fmt.Errorf("%w: %w", ErrUnknownOutcome, unknown)
+			}
+		case errors.Is(err, errUnknown):
+			unknown = err
+		case unknown != nil && isTransient(err):
+			// etcd is unreachable while an earlier commit is unresolved:
+			// keep trying until the context ends.
+		default:
+			if unknown != nil {
+				// The earlier commit cannot have been applied after a
+				// later definitive answer about the same write... unless
+				// this error is about something else; keep both.
+				return nil, fmt.Errorf("%w: %w (then: %w)", ErrUnknownOutcome, unknown, err)
+			}
+			return nil, err
+		}
+		select {
+		case <-time.After(backoff/2 + rand.N(backoff/2+1)):
+		case <-ctx.Done():
+			if unknown != nil {
+				return nil, fmt.Errorf("%w: write %s: %w (%w)", ErrUnknownOutcome, id, ctx.Err(), unknown)
+			}
+			return nil, fmt.Errorf("config: write gave up after %d attempts: %w (%w)", attempt, ctx.Err(), err)
+		}
+		backoff = min(2*backoff, 100*time.Millisecond)
+	}
+}
+
+// errUnknown marks a commit that was sent but whose answer was lost.
+var errUnknown = errors.New("the answer to the commit was lost")
+
+// isTransient reports whether err may have left a request unanswered
+// rather than refused: a timeout, a broken connection, a canceled call.
+func isTransient(err error) bool {
+	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+		return true
+	}
+	if s, ok := grpcstatus.FromError(err); ok {
+		switch s.Code() {
+		case codes.Unavailable, codes.DeadlineExceeded, codes.Canceled, codes.Unknown, codes.Aborted, codes.Internal:
+			return true
+		}
+		return false
+	}
+	var ev rpctypes.EtcdError
+	if errors.As(err, &ev) {
+		switch ev.Code() {
+		case codes.Unavailable, codes.DeadlineExceeded, codes.Canceled, codes.Unknown, codes.Aborted:
+			return true
+		}
+	}
+	return false
+}
+
+func (w *RawWriter) attempt(ctx context.Context, next func(*state) (Content, error), rollbackOf int64, wo writeOptions, id string) (*Release, error) {
+	st, err := w.read(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if st.done != nil {
+		return st.done, nil
+	}
+	if wo.expectSet && st.version != wo.expect {
+		return nil, &ConflictError{Expected: wo.expect, Current: st.version}
+	}
+	since := st.revision // the guard: no data key modified after this revision
+	if wo.expectRev > 0 {
+		if err := w.checkExpectRevision(ctx, st, wo.expectRev); err != nil {
+			return nil, err
+		}
+		since = min(since, wo.expectRev)
+	}
+	c, err := next(st)
+	if err != nil {
+		return nil, err
+	}
+	if err := w.validate(st, c); err != nil {
+		return nil, err
+	}
+	changes := diffContent(st.content, c)
+	secrets := w.secretsOf(st)
+	rel := &Release{Version: st.version + 1, Author: wo.author, Message: wo.message, Time: time.Now().UTC(),
+		Hash: c.Hash(), RollbackOf: rollbackOf, Changes: mask(secrets, changes), DryRun: wo.dryRun}
+	if wo.dryRun {
+		return rel, nil
+	}
+	if len(changes) == 0 {
+		return &Release{Version: st.version, Revision: st.revision, Hash: rel.Hash}, nil
+	}
+
+	rec, checkpoint := w.newRecord(ctx, st, rel, changes, id)
+	rel.Outside = mask(secrets, loadChanges(rec.Outside))
+	recJSON, err := json.Marshal(rec)
+	if err != nil {
+		return nil, fmt.Errorf("config: encode release record: %w", err)
+	}
+	var ops []clientv3.Op
+	for _, ch := range changes {
+		if ch.Kind == Deleted {
+			ops = append(ops, clientv3.OpDelete(w.layout.Data()+ch.Key))
+		} else {
+			ops = append(ops, clientv3.OpPut(w.layout.Data()+ch.Key, c[ch.Key]))
+		}
+	}
+	recKey := releaseKey(w.layout.Releases(), rel.Version)
+	ops = append(ops,
+		clientv3.OpPut(w.layout.Version(), strconv.FormatInt(rel.Version, 10)),
+		clientv3.OpPut(recKey, string(recJSON)))
+	if keep := int64(w.opts.retention); rel.Version > keep {
+		ops = append(ops, clientv3.OpDelete(releaseKey(w.layout.Releases(), 0),
+			clientv3.WithRange(releaseKey(w.layout.Releases(), rel.Version-keep+1))))
+	}
+	marker := w.layout.Writes() + id
+	lease, err := w.writeLease(ctx)
+	if err != nil {
+		return nil, err
+	}
+	ops = append(ops, clientv3.OpPut(marker, strconv.FormatInt(rel.Version, 10), clientv3.WithLease(lease)))
+	if w.extraOps != nil {
+		ops = append(ops, w.extraOps(st)...)
+	}
+	var late []clientv3.Op // a checkpoint too large to join the commit
+	if checkpoint {
+		cp, err := w.checkpointOps(rel.Version, c)
+		if err != nil {
+			return nil, err
+		}
+		if len(cp) == 2 { // one part: it joins the commit
+			ops = append(ops, cp...)
+		} else {
+			late = cp
+		}
+	}
+	guards := []clientv3.Cmp{
+		clientv3.Compare(clientv3.ModRevision(w.layout.Version()), "=", st.versionRev),
+		clientv3.Compare(clientv3.ModRevision(w.layout.Data()), "<", since+1).WithPrefix(),
+		clientv3.Compare(clientv3.CreateRevision(recKey), "=", 0),
+		clientv3.Compare(clientv3.CreateRevision(marker), "=", 0),
+	}
+
+	tctx, cancel := context.WithTimeout(ctx, w.opts.timeout)
+	defer cancel()
+	resp, err := w.cli.Txn(tctx).If(guards...).Then(ops...).Else(clientv3.OpGet(w.layout.Version())).Commit()
+	if err != nil {
+		switch {
+		case errors.Is(err, rpctypes.ErrTooManyOps):
+			return nil, w.wrap(fmt.Sprintf("commit of %d key changes", len(changes)),
+				fmt.Errorf("%w (etcd's --max-txn-ops, 128 by default, bounds one write to %d key changes; raise it or split the change)", err, 128-4))
+		case errors.Is(err, rpctypes.ErrLeaseNotFound):
+			w.dropLease(lease)
+			return nil, fmt.Errorf("%w: %w", errRetry, &ConflictError{Expected: st.version, Current: st.version, Reason: "the write marker's lease expired"})
+		case isTransient(err):
+			return nil, fmt.Errorf("%w: commit of release %d: %w", errUnknown, rel.Version, w.wrap("commit", err))
+		}
+		return nil, w.wrap("commit", err)
+	}
+	if !resp.Succeeded {
+		cur := st.version
+		if kvs := resp.Responses[0].GetResponseRange().Kvs; len(kvs) > 0 {
+			cur, _ = strconv.ParseInt(string(kvs[0].Value), 10, 64)
+		}
+		return nil, fmt.Errorf("%w: %w", errRetry, &ConflictError{Expected: st.version, Current: cur})
+	}
+	rel.Revision = resp.Header.Revision
+	w.remember(rec)
+	if checkpoint {
+		// A checkpoint that fails to be written costs rebuild time: releases
+		// are rebuilt from an older checkpoint. The next write of this
+		// writer tries again.
+		err := w.writeCheckpoint(ctx, late)
+		w.mu.Lock()
+		w.checkpointDue = err != nil
+		w.mu.Unlock()
+		if err == nil && rel.Version > int64(w.opts.retention) {
+			_ = w.pruneCheckpoints(ctx, rel.Version)
+		}
+	}
+	return rel, nil
+}
+
+// newRecord builds the release record of a write and says whether the
+// write must also store a checkpoint of its content.
+func (w *RawWriter) newRecord(ctx context.Context, st *state, rel *Release, changes []KeyChange, id string) (*record, bool) {
+	rec := &record{Version: rel.Version, Author: rel.Author, Message: rel.Message, Time: rel.Time, Hash: rel.Hash,
+		RollbackOf: rel.RollbackOf, WriteID: id, Changes: storeChanges(changes, true)}
+	base := st.content.Hash()
+	rec.Base = base
+	var anchor int64
+	broken := false // the chain of records does not lead to this release's base
+	switch {
+	case st.prev == nil:
+		broken = true
+	case st.prev.Content != nil: // a format-1 record holds its content
+		anchor = st.prev.Version
+	default:
+		anchor = st.prev.Anchor
+	}
+	if st.prev != nil && st.prev.Hash != base {
+		prevContent, err := w.contentOf(ctx, st.prev.Version, st.revision)
+		if err != nil {
+			broken = true
+		} else {
+			outside := diffContent(prevContent, st.content)
+			rec.Outside = storeChanges(outside, len(outside) <= maxOutside)
+			rec.OutsideValues = len(outside) <= maxOutside
+			broken = !rec.OutsideValues
+		}
+	}
+	w.mu.Lock()
+	due := w.checkpointDue
+	w.mu.Unlock()
+	checkpoint := due || broken || anchor == 0 || rel.Version-anchor >= checkpointEvery
+	if checkpoint {
+		anchor = rel.Version
+	}
+	rec.Anchor = anchor
+	return rec, checkpoint
+}
+
+// checkExpectRevision fails with a *ConflictError when anything under the
+// prefix changed after revision rev: a release, a data key written, or a
+// data key deleted around the writer.
+func (w *RawWriter) checkExpectRevision(ctx context.Context, st *state, rev int64) error {
+	if st.versionRev > rev {
+		return &ConflictError{Expected: st.version, Current: st.version,
+			Reason: fmt.Sprintf("release %d was written at revision %d, after revision %d", st.version, st.versionRev, rev)}
+	}
+	for _, k := range sortedKeys(st.modRevs) {
+		if r := st.modRevs[k]; r > rev {
+			return &ConflictError{Expected: st.version, Current: st.version,
+				Reason: fmt.Sprintf("data key %s changed at revision %d, after revision %d", k, r, rev)}
+		}
+	}
+	ctx, cancel := context.WithTimeout(ctx, w.opts.timeout)
+	defer cancel()
+	resp, err := w.cli.Get(ctx, w.layout.Data(), clientv3.WithPrefix(), clientv3.WithKeysOnly(), clientv3.WithRev(rev))
+	if errors.Is(err, rpctypes.ErrCompacted) {
+		return &ConflictError{Expected: st.version, Current: st.version,
+			Reason: fmt.Sprintf("revision %d is compacted, so deletes since cannot be ruled out; read again", rev)}
+	}
+	if err != nil {
+		return w.wrap("read at revision "+strconv.FormatInt(rev, 10), err)
+	}
+	for _, kv := range resp.Kvs {
+		k := strings.TrimPrefix(string(kv.Key), w.layout.Data())
+		if _, ok := st.content[k]; !ok {
+			return &ConflictError{Expected: st.version, Current: st.version,
+				Reason: fmt.Sprintf("data key %s was deleted after revision %d", k, rev)}
+		}
+	}
+	return nil
+}
+
+// writeLease returns the lease for write markers, granting a new one when
+// there is none or the current one is past half its time.
+func (w *RawWriter) writeLease(ctx context.Context) (clientv3.LeaseID, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.lease.id != 0 && time.Since(w.lease.granted) < writeMarkerTTL/2 {
+		return w.lease.id, nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, w.opts.timeout)
+	defer cancel()
+	granted := time.Now()
+	resp, err := w.cli.Grant(ctx, int64(writeMarkerTTL/time.Second))
+	if err != nil {
+		return 0, w.wrap("grant the write marker lease", err)
+	}
+	w.lease = writeLease{id: resp.ID, granted: granted}
+	return resp.ID, nil
+}
+
+// dropLease forgets lease id so that the next write grants a new one.
+func (w *RawWriter) dropLease(id clientv3.LeaseID) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.lease.id == id {
+		w.lease = writeLease{}
+	}
+}
