@@ -7,12 +7,10 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
-	"sort"
 	"strings"
 
 	"github.com/spf13/cobra"
 
-	"github.com/strataconf/strata/cmd/strata/internal/tree"
 	"github.com/strataconf/strata/codec"
 	"github.com/strataconf/strata/config"
 )
@@ -128,20 +126,16 @@ func (a *app) edit(ctx context.Context, wf *writeFlags) error {
 	wctx, cancel := a.withTimeout(ctx)
 	defer cancel()
 	w := s.writer(schemaDoc, wf.noCheck)
-	opts := append(wf.options(), config.ExpectVersion(cur.version))
-	// ExpectVersion guards the release version only; a write made around
-	// the writer (etcdctl put) leaves it unchanged, so also refuse when the
-	// content differs from the content that was edited.
-	unchanged := func(c config.Content) error {
-		if c.Hash() == cur.content.Hash() {
-			return nil
-		}
-		return fmt.Errorf("%w: the configuration under %s changed outside strata since version %d was read (keys %s)",
-			config.ErrConflict, s.layout.Data(), cur.version, strings.Join(changedKeys(cur.content, c), ", "))
-	}
-	rel, err := replaceWith(wctx, w, s.layout, doc, cur.schema.secrets, unchanged, opts...)
+	// ExpectRevision refuses the write when anything under the prefix
+	// changed since the edited content was read: a release, or a key
+	// written or deleted around the writer (etcdctl).
+	opts := append(wf.options(), config.ExpectVersion(cur.version), config.ExpectRevision(cur.revision))
+	rel, err := replaceWith(wctx, w, s.layout, doc, cur.schema.secrets, nil, opts...)
 	if err != nil {
 		return keep(err)
+	}
+	if schemaDoc == nil && cur.schema.doc == nil && !wf.noCheck {
+		a.warnUnchecked(s.layout.Schema())
 	}
 	if !rel.DryRun && len(rel.Changes) == 0 {
 		os.Remove(path)
@@ -155,21 +149,4 @@ func (a *app) edit(ctx context.Context, wf *writeFlags) error {
 	}
 	a.reportWrite(rel)
 	return nil
-}
-
-// changedKeys lists the keys that differ between two contents, for people.
-func changedKeys(a, b config.Content) []string {
-	var out []string
-	for k, v := range b {
-		if av, ok := a[k]; !ok || av != v {
-			out = append(out, tree.KeyPath(k))
-		}
-	}
-	for k := range a {
-		if _, ok := b[k]; !ok {
-			out = append(out, tree.KeyPath(k))
-		}
-	}
-	sort.Strings(out)
-	return out
 }

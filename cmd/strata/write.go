@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/spf13/cobra"
@@ -57,12 +58,26 @@ func (a *app) write(ctx context.Context, wf *writeFlags, fn func(context.Context
 		return err
 	}
 	defer s.close()
-	rel, err := fn(ctx, s.writer(doc, wf.noCheck))
+	w := s.writer(doc, wf.noCheck)
+	unchecked := false
+	if doc == nil && !wf.noCheck {
+		_, err := w.Schema(ctx)
+		unchecked = errors.Is(err, config.ErrNotFound)
+	}
+	rel, err := fn(ctx, w)
 	if err != nil {
 		return err
 	}
+	if unchecked {
+		a.warnUnchecked(s.layout.Schema())
+	}
 	a.reportWrite(rel)
 	return nil
+}
+
+// warnUnchecked says, once per write, that nothing validated it.
+func (a *app) warnUnchecked(schemaKey string) {
+	fmt.Fprintf(a.stderr, "strata: warning: no schema is published at %s and no --schema was given: nothing was validated\n", schemaKey)
 }
 
 // reportWrite prints the changes of a write and what it did.
