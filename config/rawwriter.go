@@ -302,6 +302,16 @@ func leafKey(configPath string) (string, error) {
 // Writer[T]'s check, then the schema (given with WithSchema, else the
 // published one). Both judge the etcd layer as an overlay: see Writer.
 func (w *RawWriter) validate(st *state, c Content) error {
+	doc := w.opts.schema
+	if doc == nil {
+		doc = st.schema
+	}
+	if w.opts.noSchema {
+		doc = nil
+	}
+	if w.check == nil && doc == nil {
+		return nil
+	}
 	tree, origins, err := w.tree(c)
 	if err != nil {
 		return err
@@ -310,13 +320,6 @@ func (w *RawWriter) validate(st *state, c Content) error {
 		if err := w.check(tree, origins); err != nil {
 			return err
 		}
-	}
-	if w.opts.noSchema {
-		return nil
-	}
-	doc := w.opts.schema
-	if doc == nil {
-		doc = st.schema
 	}
 	if doc == nil {
 		return nil
