@@ -178,8 +178,16 @@ func (w *RawWriter) attempt(ctx context.Context, next func(*state) (Content, err
 		clientv3.OpPut(w.layout.Version(), strconv.FormatInt(rel.Version, 10)),
 		clientv3.OpPut(recKey, string(recJSON)))
 	if keep := int64(w.opts.retention); rel.Version > keep {
-		ops = append(ops, clientv3.OpDelete(releaseKey(w.layout.Releases(), 0),
-			clientv3.WithRange(releaseKey(w.layout.Releases(), rel.Version-keep+1))))
+		// The record that falls out of retention; once every keep releases
+		// also any older ones (a lowered retention, a record written by
+		// hand). A range from 0 on every write would walk every deleted
+		// record etcd has not compacted yet.
+		drop := clientv3.OpDelete(releaseKey(w.layout.Releases(), rel.Version-keep))
+		if rel.Version%keep == 0 {
+			drop = clientv3.OpDelete(releaseKey(w.layout.Releases(), 0),
+				clientv3.WithRange(releaseKey(w.layout.Releases(), rel.Version-keep+1)))
+		}
+		ops = append(ops, drop)
 	}
 	marker := w.layout.Writes() + id
 	lease, err := w.writeLease(ctx)
