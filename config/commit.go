@@ -57,8 +57,12 @@ func (w *RawWriter) write(ctx context.Context, next func(*state) (Content, error
 	}
 	backoff := time.Millisecond
 	var unknown error // the last commit whose outcome is not known yet
+	var pending pendingCommit
 	for attempt := 1; ; attempt++ {
-		rel, err := w.attempt(ctx, next, rollbackOf, wo, id)
+		rel, err := w.attempt(ctx, next, rollbackOf, wo, id, &pending)
+		if unknown != nil && pending.settled {
+			unknown = nil // it can no longer commit: what follows is this write's answer
+		}
 		switch {
 		case err == nil:
 			return rel, nil
@@ -97,6 +101,15 @@ func (w *RawWriter) write(ctx context.Context, next func(*state) (Content, error
 	}
 }
 
+// pendingCommit is a commit whose answer was lost: it was guarded by the
+// version key's mod revision versionRev. Once a read finds neither its
+// marker nor that mod revision, it can never commit: it is settled.
+type pendingCommit struct {
+	versionRev int64
+	set        bool
+	settled    bool
+}
+
 // errUnknown marks a commit that was sent but whose answer was lost.
 var errUnknown = errors.New("the answer to the commit was lost")
 
@@ -123,13 +136,18 @@ func isTransient(err error) bool {
 	return false
 }
 
-func (w *RawWriter) attempt(ctx context.Context, next func(*state) (Content, error), rollbackOf int64, wo writeOptions, id string) (*Release, error) {
+func (w *RawWriter) attempt(ctx context.Context, next func(*state) (Content, error), rollbackOf int64, wo writeOptions, id string, pending *pendingCommit) (*Release, error) {
 	st, err := w.read(ctx, id)
 	if err != nil {
 		return nil, err
 	}
 	if st.done != nil {
+		st.done.Changes = mask(w.secretsOf(st), st.done.Changes)
+		st.done.Outside = mask(w.secretsOf(st), st.done.Outside)
 		return st.done, nil
+	}
+	if pending.set && st.versionRev != pending.versionRev {
+		pending.settled = true
 	}
 	if wo.expectSet && st.version != wo.expect {
 		return nil, &ConflictError{Expected: wo.expect, Current: st.version}
@@ -229,6 +247,7 @@ func (w *RawWriter) attempt(ctx context.Context, next func(*state) (Content, err
 			w.dropLease(lease)
 			return nil, fmt.Errorf("%w: %w", errRetry, &ConflictError{Expected: st.version, Current: st.version, Reason: "the write marker's lease expired"})
 		case isTransient(err):
+			*pending = pendingCommit{versionRev: st.versionRev, set: true}
 			return nil, fmt.Errorf("%w: commit of release %d: %w", errUnknown, rel.Version, w.wrap("commit", err))
 		}
 		return nil, w.wrap("commit", err)

@@ -102,7 +102,11 @@ func (w *RawWriter) Release(ctx context.Context, n int64) (*Release, Content, er
 		return nil, nil, err
 	}
 	rel := rec.release(rev)
-	secrets := w.secretsOf(nil)
+	st := &state{}
+	if w.opts.schema == nil {
+		st.schema, _ = w.Schema(ctx) // nil when none is published
+	}
+	secrets := w.secretsOf(st)
 	rel.Changes = mask(secrets, rel.Changes)
 	rel.Outside = mask(secrets, rel.Outside)
 	return rel, c, nil

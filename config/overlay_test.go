@@ -234,6 +234,16 @@ func TestUpdateSliceOfIndexKeys(t *testing.T) {
 	if strings.Join(got.Tags, ",") != "a,b,c" {
 		t.Fatalf("tags = %v", got.Tags)
 	}
+	// Emptying a slice held as index keys deletes them.
+	put(t, cli, p, "tags/0", "x") // around the writer, beside the JSON text
+	cli.Delete(ctx, p+"/data/tags")
+	if _, err := w.Update(ctx, func(a *Layered) error { a.Tags = nil; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := cli.Get(ctx, p+"/data/tags", clientv3.WithPrefix(), clientv3.WithCountOnly())
+	if err != nil || resp.Count != 0 {
+		t.Fatalf("%d tags keys left (%v)", resp.Count, err)
+	}
 }
 
 // Build 5: a version key deleted around the writer does not let the next

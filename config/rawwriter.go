@@ -113,7 +113,6 @@ func (w *RawWriter) read(ctx context.Context, id string) (*state, error) {
 				return nil, fmt.Errorf("config: write %s committed as release %d, which cannot be read: %w", id, n, err)
 			}
 			st.done = rec.release(rev)
-			st.done.Changes = nil // what was committed, the caller's secrets decide how to show
 			return st, nil
 		}
 	}

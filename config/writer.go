@@ -134,8 +134,8 @@ func (w *Writer[T]) PublishSchema(ctx context.Context) error {
 
 // Get returns the configuration as etcd holds it (over the writer's
 // defaults), with the newest release version and the revision it was read
-// at. Values that do not bind are left at the defaults and reported in the
-// error, which is an *InvalidError.
+// at. It fails with an *InvalidError when a value etcd holds does not bind
+// to its field; values that break a validate rule are returned as they are.
 func (w *Writer[T]) Get(ctx context.Context) (v *T, version, revision int64, err error) {
 	st, err := w.raw.read(ctx, "")
 	if err != nil {
@@ -258,10 +258,16 @@ func (w *Writer[T]) apply(st *state, fn func(*T) error, exact bool) (Content, er
 		if err != nil {
 			return nil, err
 		}
-		if _, ok := c[key]; !ok {
+		n := 0
+		for k := range c {
+			if k == key || strings.HasPrefix(k, key+"/") { // tags/0, tags/1 for tags
+				delete(c, k)
+				n++
+			}
+		}
+		if n == 0 {
 			return nil, fmt.Errorf("config: cannot remove %s: it is not a leaf key in etcd (it comes from a document key or the defaults)", p)
 		}
-		delete(c, key)
 	}
 	// What readers will bind must be what fn made.
 	tree, _, err := w.raw.tree(c)
