@@ -7,7 +7,7 @@ import (
 	"maps"
 	"os"
 	"path/filepath"
-	"sort"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -77,7 +77,7 @@ func TestOverlayVerdicts(t *testing.T) {
 				t.Fatal(err)
 			}
 			got := verdictOf(func() error {
-				for _, k := range sortedKeys(tc.set) {
+				for _, k := range slices.Sorted(maps.Keys(tc.set)) {
 					if _, err := w.Set(ctx, strings.ReplaceAll(k, "/", "."), tc.set[k]); err != nil {
 						return err
 					}
@@ -204,7 +204,7 @@ func yamlOf(c config.Content) string {
 	var b strings.Builder
 	var walk func(m map[string]any, indent string)
 	walk = func(m map[string]any, indent string) {
-		for _, k := range sortedKeys(m) {
+		for _, k := range slices.Sorted(maps.Keys(m)) {
 			if sub, ok := m[k].(map[string]any); ok {
 				fmt.Fprintf(&b, "%s%s:\n", indent, k)
 				walk(sub, indent+"  ")
@@ -215,13 +215,4 @@ func yamlOf(c config.Content) string {
 	}
 	walk(tree, "")
 	return b.String()
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }
