@@ -287,7 +287,7 @@ func BenchmarkCommitSize(b *testing.B) {
 		b.Run(fmt.Sprintf("strata-set/keys=%d", keys), func(b *testing.B) {
 			p := prefix(b)
 			seed(p)
-			w := config.NewRawWriter(cli, p)
+			w := mustRaw(b, cli, p)
 			b.ResetTimer()
 			for i := range b.N {
 				if _, err := w.Set(ctx, "k00001", strconv.Itoa(i)); err != nil {

@@ -81,6 +81,9 @@ func Load[T any](ctx context.Context, opts ...Option) (*Config[T], error) {
 	c.log = c.opts.logger
 	c.secrets = schema.SecretPaths(typ)
 	if c.opts.etcd != nil {
+		if err := etcdprov.CheckPrefix(c.opts.etcdPrefix); err != nil {
+			return nil, fmt.Errorf("config: WithEtcd: %w", err)
+		}
 		c.etcd = etcdprov.New(c.opts.etcd, c.opts.etcdPrefix)
 	}
 

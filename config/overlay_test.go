@@ -381,7 +381,7 @@ func TestLargeConfiguration(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	w := config.NewRawWriter(cli, p)
+	w := mustRaw(t, cli, p)
 	first, err := w.Set(ctx, "k00000", value())
 	if err != nil {
 		t.Fatal(err)
@@ -429,7 +429,7 @@ func TestLargeConfiguration(t *testing.T) {
 func TestReleasesKeepBytes(t *testing.T) {
 	cli := client(t)
 	p := prefix(t)
-	w := config.NewRawWriter(cli, p)
+	w := mustRaw(t, cli, p)
 	ctx := context.Background()
 	raw := "caf\xe9 \xff"
 	r1, err := w.Set(ctx, "label", raw)
@@ -457,7 +457,7 @@ func TestReleasesKeepBytes(t *testing.T) {
 func TestOutsideChangesRecorded(t *testing.T) {
 	cli := client(t)
 	p := prefix(t)
-	w := config.NewRawWriter(cli, p)
+	w := mustRaw(t, cli, p)
 	ctx := context.Background()
 	if _, err := w.Set(ctx, "a", "1"); err != nil {
 		t.Fatal(err)
@@ -500,4 +500,21 @@ func get(t testing.TB, cli *clientv3.Client, p, rel string) string {
 		return ""
 	}
 	return string(resp.Kvs[0].Value)
+}
+
+// Prefixes that are not absolute key paths are refused, naming the rule,
+// by Load, NewWriter and NewRawWriter alike.
+func TestBadPrefixRefused(t *testing.T) {
+	cli := client(t)
+	for _, p := range []string{"", "  ", "app/prod", "/a//b"} {
+		if _, err := config.NewRawWriter(cli, p); err == nil || !strings.Contains(err.Error(), "absolute key path") {
+			t.Errorf("NewRawWriter(%q): %v", p, err)
+		}
+		if _, err := config.NewWriter[Layered](cli, p); err == nil || !strings.Contains(err.Error(), "absolute key path") {
+			t.Errorf("NewWriter(%q): %v", p, err)
+		}
+		if _, err := config.Load[Layered](context.Background(), config.WithEtcd(cli, p)); err == nil || !strings.Contains(err.Error(), "absolute key path") {
+			t.Errorf("Load(%q): %v", p, err)
+		}
+	}
 }

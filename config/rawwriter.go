@@ -43,15 +43,22 @@ type RawWriter struct {
 }
 
 // NewRawWriter returns a writer of prefix through cli. The client stays the
-// caller's.
-func NewRawWriter(cli *clientv3.Client, prefix string, opts ...WriterOption) *RawWriter {
+// caller's. It fails when prefix is not an absolute key path
+// ("/strata/payments/prod") or cli is nil.
+func NewRawWriter(cli *clientv3.Client, prefix string, opts ...WriterOption) (*RawWriter, error) {
+	if cli == nil {
+		return nil, errors.New("config: NewRawWriter needs an etcd client")
+	}
+	if err := etcdprov.CheckPrefix(prefix); err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
 	o := writerOptions{retention: DefaultRetention, maxAttempts: DefaultMaxAttempts, timeout: etcdprov.DefaultRequestTimeout}
 	for _, fn := range opts {
 		fn(&o)
 	}
 	w := &RawWriter{cli: cli, layout: etcdprov.NewLayout(prefix), opts: o}
 	w.secretsOf = w.schemaSecrets
-	return w
+	return w, nil
 }
 
 // state is what one write read, at one etcd revision.

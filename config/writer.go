@@ -45,14 +45,19 @@ type Writer[T any] struct {
 }
 
 // NewWriter returns a writer of prefix through cli. The client stays the
-// caller's. It fails when T is not a struct, the defaults are not a T, or
-// T's JSON Schema cannot be generated.
+// caller's. It fails when T is not a struct, prefix is not an absolute key
+// path ("/strata/payments/prod"), the defaults are not a T, or T's JSON
+// Schema cannot be generated.
 func NewWriter[T any](cli *clientv3.Client, prefix string, opts ...WriterOption) (*Writer[T], error) {
 	typ := reflect.TypeFor[T]()
 	if typ.Kind() != reflect.Struct {
 		return nil, fmt.Errorf("config: NewWriter needs a struct type, got %s", typ)
 	}
-	w := &Writer[T]{raw: NewRawWriter(cli, prefix, opts...), secrets: schema.SecretPaths(typ)}
+	raw, err := NewRawWriter(cli, prefix, opts...)
+	if err != nil {
+		return nil, err
+	}
+	w := &Writer[T]{raw: raw, secrets: schema.SecretPaths(typ)}
 	provided := fieldPaths(typ, "", map[reflect.Type]bool{})
 	if d := w.raw.opts.defaults; d != nil {
 		var v T
@@ -66,13 +71,11 @@ func NewWriter[T any](cli *clientv3.Client, prefix string, opts ...WriterOption)
 		default:
 			return nil, fmt.Errorf("config: WithWriterDefaults got %T, want %s", d, typ)
 		}
-		var err error
 		if w.defaults, err = codec.ToMap(v); err != nil {
 			return nil, fmt.Errorf("config: WithWriterDefaults: %w", err)
 		}
 		provided = flatPaths(w.defaults)
 	}
-	var err error
 	if w.schemaDoc, err = relaxedSchema(typ, provided); err != nil {
 		return nil, err
 	}

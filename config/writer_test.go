@@ -350,7 +350,7 @@ func TestWriterPublishesSchemaAndRawWriterChecksIt(t *testing.T) {
 	if _, err := w.Set(ctx, "pool", "10"); err != nil {
 		t.Fatal(err)
 	}
-	raw := config.NewRawWriter(cli, p)
+	raw := mustRaw(t, cli, p)
 	doc, err := raw.Schema(ctx)
 	if err != nil || string(doc) != string(w.Schema()) {
 		t.Fatalf("published schema: %v", err)
@@ -387,13 +387,13 @@ func TestLoadPublishesSchema(t *testing.T) {
 		t.Fatal(err)
 	}
 	cfg.Close()
-	doc, err := config.NewRawWriter(cli, p).Schema(context.Background())
+	doc, err := mustRaw(t, cli, p).Schema(context.Background())
 	want := mustWriter[Counter](t, cli, p, config.WithWriterDefaults(Counter{Name: "x", Pool: 1})).Schema()
 	if err != nil || string(doc) != string(want) {
 		t.Fatalf("published schema: %v\n%s", err, doc)
 	}
 	// The defaults provide name and pool: a push need not.
-	if _, err := config.NewRawWriter(cli, p).Replace(context.Background(), config.Content{"n": "3"}); err != nil {
+	if _, err := mustRaw(t, cli, p).Replace(context.Background(), config.Content{"n": "3"}); err != nil {
 		t.Fatalf("push checked against the relaxed schema: %v", err)
 	}
 }
@@ -434,6 +434,16 @@ func TestExpectRevision(t *testing.T) {
 func mustWriter[T any](t testing.TB, cli *clientv3.Client, p string, opts ...config.WriterOption) *config.Writer[T] {
 	t.Helper()
 	w, err := config.NewWriter[T](cli, p, opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return w
+}
+
+// mustRaw returns a RawWriter of p or ends the test.
+func mustRaw(t testing.TB, cli *clientv3.Client, p string, opts ...config.WriterOption) *config.RawWriter {
+	t.Helper()
+	w, err := config.NewRawWriter(cli, p, opts...)
 	if err != nil {
 		t.Fatal(err)
 	}

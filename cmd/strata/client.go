@@ -74,6 +74,11 @@ func (a *app) connect(ctx context.Context, needPrefix bool) (*session, error) {
 	if needPrefix && strings.Trim(a.g.prefix, "/") == "" {
 		return nil, usagef("no prefix: give --prefix P or set STRATA_PREFIX (a key prefix like /strata/app/prod)")
 	}
+	if needPrefix || a.g.prefix != "" {
+		if err := etcdprov.CheckPrefix(a.g.prefix); err != nil {
+			return nil, usagef("--prefix: %v", err)
+		}
+	}
 	eps := a.g.endpointList()
 	if len(eps) == 0 {
 		return nil, usagef("no etcd endpoints: give --endpoints or set STRATA_ENDPOINTS")
@@ -165,7 +170,11 @@ func (s *session) writer(schemaDoc []byte, noCheck bool) *config.RawWriter {
 	if noCheck {
 		opts = append(opts, config.WithoutSchemaCheck())
 	}
-	return config.NewRawWriter(s.cli, s.layout.Prefix(), opts...)
+	w, err := config.NewRawWriter(s.cli, s.layout.Prefix(), opts...)
+	if err != nil {
+		panic("strata: " + err.Error()) // connect checked the prefix
+	}
+	return w
 }
 
 // withTimeout bounds the etcd requests of one command.

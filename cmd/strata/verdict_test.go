@@ -95,7 +95,7 @@ func TestOverlayVerdicts(t *testing.T) {
 
 			// RawWriter against the published schema.
 			p = setup(t)
-			rw := config.NewRawWriter(cli, p)
+			rw := mustRaw(t, cli, p)
 			got = verdictOf(func() error {
 				_, err := rw.Modify(ctx, func(c config.Content) error {
 					maps.Copy(c, tc.set)
@@ -215,4 +215,13 @@ func yamlOf(c config.Content) string {
 	}
 	walk(tree, "")
 	return b.String()
+}
+
+func mustRaw(t testing.TB, cli *clientv3.Client, p string) *config.RawWriter {
+	t.Helper()
+	w, err := config.NewRawWriter(cli, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return w
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"path"
 	"strings"
+	"unicode"
 
 	"github.com/strataconf/strata/codec"
 )
@@ -21,6 +22,24 @@ import (
 //	P/meta/instances/<id>  lease-bound records of running instances
 type Layout struct {
 	prefix string // without trailing slash
+}
+
+// CheckPrefix reports whether prefix is an absolute key path: a slash and
+// one or more segments separated by single slashes ("/strata/payments/prod";
+// a trailing slash is allowed), with no segment that is empty, "." or "..",
+// or holds white space or control characters.
+func CheckPrefix(prefix string) error {
+	rule := `prefixes are absolute key paths like /strata/app/prod: a leading "/", segments separated by single slashes, no empty, ".", ".." or blank segments, no white space or control characters`
+	p := strings.TrimSuffix(prefix, "/")
+	if !strings.HasPrefix(p, "/") || p == "" {
+		return fmt.Errorf("prefix %q is not an absolute key path (%s)", prefix, rule)
+	}
+	for _, seg := range strings.Split(p[1:], "/") {
+		if seg == "" || seg == "." || seg == ".." || strings.IndexFunc(seg, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }) >= 0 {
+			return fmt.Errorf("prefix %q has a bad segment %q (%s)", prefix, seg, rule)
+		}
+	}
+	return nil
 }
 
 // NewLayout returns the layout under prefix. A trailing slash is ignored.

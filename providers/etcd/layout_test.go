@@ -90,3 +90,17 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+func TestCheckPrefix(t *testing.T) {
+	for _, ok := range []string{"/a", "/strata/payments/prod", "/strata/payments/prod/", "/a.b/c-d_e"} {
+		if err := etcd.CheckPrefix(ok); err != nil {
+			t.Errorf("CheckPrefix(%q) = %v", ok, err)
+		}
+	}
+	for _, bad := range []string{"", " ", "/", "//", "app/prod", "/a//b", "/a/ /b", "/a/./b", "/a/../b", "/a b", "/a\tb", "/a\x1b[31m"} {
+		err := etcd.CheckPrefix(bad)
+		if err == nil || !strings.Contains(err.Error(), "absolute key paths like /strata/app/prod") {
+			t.Errorf("CheckPrefix(%q) = %v, want the rule", bad, err)
+		}
+	}
+}
