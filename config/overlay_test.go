@@ -518,3 +518,35 @@ func TestBadPrefixRefused(t *testing.T) {
 		}
 	}
 }
+
+// Set refuses a leaf where a subtree is held (and the reverse), and the
+// mask at a secret path; nothing is written.
+func TestSetRefusesShadowsAndMask(t *testing.T) {
+	cli := client(t)
+	p := prefix(t)
+	w := mustWriter[Counter](t, cli, p, counterDefaults)
+	ctx := context.Background()
+	if _, err := w.Set(ctx, "token", "hunter2"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.Set(ctx, "token", config.Mask); !errors.Is(err, config.ErrInvalid) || !strings.Contains(err.Error(), "token is secret") {
+		t.Fatalf("mask at a secret path: %v", err)
+	}
+	if got := get(t, cli, p, "token"); got != "hunter2" {
+		t.Fatalf("token = %q", got)
+	}
+	p = prefix(t) // no schema
+	raw := mustRaw(t, cli, p)
+	if _, err := raw.Set(ctx, "db.host", "x"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := raw.Set(ctx, "db", "5"); !errors.Is(err, config.ErrInvalid) || !strings.Contains(err.Error(), "db/host") {
+		t.Fatalf("leaf over a subtree: %v", err)
+	}
+	if _, err := raw.Set(ctx, "db.host.name", "5"); !errors.Is(err, config.ErrInvalid) || !strings.Contains(err.Error(), "db/host") {
+		t.Fatalf("leaf under a leaf: %v", err)
+	}
+	if get(t, cli, p, "db") != "" || get(t, cli, p, "db/host/name") != "" {
+		t.Fatal("a refused Set wrote")
+	}
+}

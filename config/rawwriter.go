@@ -260,13 +260,44 @@ func (w *RawWriter) Modify(ctx context.Context, fn func(Content) error, opts ...
 	}, 0, opts)
 }
 
-// Set writes the leaf at a dotted config path ("db.port") as text.
+// Set writes the leaf at a dotted config path ("db.port") as text. It
+// refuses, with ErrInvalid, a leaf where etcd holds leaves beneath the path
+// (db/host under db) or a leaf above it (db for db.port): one would shadow
+// the other. Delete those first, or use Modify. It also refuses Mask
+// ("******") at a secret path: that is how a secret is shown, not a value.
 func (w *RawWriter) Set(ctx context.Context, configPath, value string, opts ...WriteOption) (*Release, error) {
 	key, err := leafKey(configPath)
 	if err != nil {
 		return nil, err
 	}
-	return w.Modify(ctx, func(c Content) error { c[key] = value; return nil }, opts...)
+	return w.write(ctx, func(st *state) (Content, error) {
+		if value == Mask && keyIsSecret(w.secretsOf(st), key) {
+			return nil, fmt.Errorf("config: %s is secret and %s is how its value is shown, not a value: refusing to store it (set the real value; to keep the current one, leave the path alone): %w", configPath, Mask, ErrInvalid)
+		}
+		if shadow := shadowing(st.content, key); len(shadow) > 0 {
+			return nil, fmt.Errorf("config: a leaf at %s and the leaf key(s) %s cannot both be held: one would hide the other; delete %s first: %w",
+				configPath, strings.Join(shadow, ", "), strings.Join(shadow, ", "), ErrInvalid)
+		}
+		c := maps.Clone(st.content)
+		c[key] = value
+		return c, nil
+	}, 0, opts)
+}
+
+// shadowing lists the leaf keys of c that a leaf at key would hide or be
+// hidden by: those beneath it and those above it.
+func shadowing(c Content, key string) []string {
+	var out []string
+	for k := range c {
+		if path.Ext(k) != "" {
+			continue // a document: leaves override values inside it
+		}
+		if strings.HasPrefix(k, key+"/") || strings.HasPrefix(key, k+"/") {
+			out = append(out, k)
+		}
+	}
+	sort.Strings(out)
+	return out
 }
 
 // Delete removes the leaf at a dotted config path and every leaf beneath

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -12,20 +14,45 @@ import (
 
 func (a *app) setCommand() *cobra.Command {
 	var wf writeFlags
+	var replace bool
 	cmd := &cobra.Command{
 		Use:   "set PATH VALUE",
 		Short: "Set the leaf at a dotted path (db.port) to a text value",
 		Long: `Set the leaf key of a dotted path (db.port → P/data/db/port) to VALUE, as text
 (numbers, booleans, durations as written; lists as JSON text: '["a","b"]'),
-after checking the whole resulting configuration against the schema.`,
+after checking the whole resulting configuration against the schema.
+
+A leaf cannot stand where leaf keys lie beneath it (db over db/host) or above
+it (db/port under a leaf db): one would hide the other, so set refuses, naming
+them; --replace deletes them in the same release. ****** (how secrets are
+shown) is refused at a secret path.`,
 		Args: exactArgs(2, "PATH", "VALUE"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return a.write(cmd.Context(), &wf, func(ctx context.Context, w *config.RawWriter) (*config.Release, error) {
-				return w.Set(ctx, args[0], args[1], wf.options()...)
+				if !replace {
+					return w.Set(ctx, args[0], args[1], wf.options()...)
+				}
+				if args[0] == "" || strings.Contains(args[0], "/") || slices.Contains(strings.Split(args[0], "."), "") {
+					return nil, usagef("PATH %q is not a dotted config path like db.port", args[0])
+				}
+				key := strings.ReplaceAll(args[0], ".", "/")
+				if args[1] == config.Mask {
+					return w.Set(ctx, args[0], args[1], wf.options()...) // refused at a secret path
+				}
+				return w.Modify(ctx, func(c config.Content) error {
+					for k := range c {
+						if !strings.Contains(k, ".") && (strings.HasPrefix(k, key+"/") || strings.HasPrefix(key, k+"/")) {
+							delete(c, k)
+						}
+					}
+					c[key] = args[1]
+					return nil
+				}, wf.options()...)
 			})
 		},
 	}
 	wf.add(cmd, true)
+	cmd.Flags().BoolVar(&replace, "replace", false, "delete the leaf keys beneath PATH (or the leaf above it) in the same release")
 	return cmd
 }
 
