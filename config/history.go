@@ -49,7 +49,12 @@ func (w *RawWriter) History(ctx context.Context, limit int) ([]Release, error) {
 	for i, kv := range resp.Kvs {
 		r, err := decodeRecord(string(kv.Key), kv.Value)
 		if err != nil {
-			return nil, err
+			n, _ := strconv.ParseInt(strings.TrimPrefix(string(kv.Key), w.layout.Releases()), 10, 64)
+			out = append(out, Release{Version: n, Revision: kv.ModRevision, Err: err})
+			if i == 0 {
+				newestHash = st.content.Hash() // nothing to compare with
+			}
+			continue
 		}
 		if i == 0 {
 			newestHash = r.Hash
@@ -150,10 +155,14 @@ func (w *RawWriter) rebuild(ctx context.Context, n, rev int64) (Content, *record
 		return nil, nil, 0, fmt.Errorf("config: release %d of %s: %w", n, w.layout.Prefix(), ErrNotFound)
 	}
 	recs := make([]*record, len(resp.Kvs))
+	bad := make([]error, len(resp.Kvs)) // records that do not decode: fatal only where replayed
 	for i, kv := range resp.Kvs {
-		if recs[i], err = decodeRecord(string(kv.Key), kv.Value); err != nil {
-			return nil, nil, 0, err
+		if recs[i], bad[i] = decodeRecord(string(kv.Key), kv.Value); bad[i] != nil {
+			recs[i] = &record{Version: -1}
 		}
+	}
+	if err := bad[len(bad)-1]; err != nil {
+		return nil, nil, 0, fmt.Errorf("config: release %d of %s cannot be rebuilt: %w", n, w.layout.Prefix(), err)
 	}
 	target, targetRev := recs[len(recs)-1], resp.Kvs[len(resp.Kvs)-1].ModRevision
 	checkpoints, err := w.checkpoints(ctx, rev)
@@ -164,6 +173,9 @@ func (w *RawWriter) rebuild(ctx context.Context, n, rev int64) (Content, *record
 	var cur Content
 	start := -1
 	for i := len(recs) - 1; i >= 0 && cur == nil; i-- {
+		if bad[i] != nil {
+			return nil, nil, 0, fmt.Errorf("config: release %d of %s cannot be rebuilt: %w", n, w.layout.Prefix(), bad[i])
+		}
 		switch {
 		case recs[i].Content != nil:
 			cur = maps.Clone(recs[i].Content)

@@ -550,3 +550,33 @@ func TestSetRefusesShadowsAndMask(t *testing.T) {
 		t.Fatal("a refused Set wrote")
 	}
 }
+
+// A corrupt release record is listed with its error; the others stay
+// readable, and releases rebuilt without replaying it still rebuild.
+func TestCorruptRecord(t *testing.T) {
+	cli := client(t)
+	p := prefix(t)
+	w := mustRaw(t, cli, p)
+	ctx := context.Background()
+	for i := range 3 {
+		if _, err := w.Set(ctx, "n", fmt.Sprint(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := cli.Put(ctx, fmt.Sprintf("%s/meta/releases/%020d", p, 2), "{broken"); err != nil {
+		t.Fatal(err)
+	}
+	hist, err := w.History(ctx, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(hist) != 3 || hist[1].Version != 2 || hist[1].Err == nil || hist[0].Err != nil || hist[2].Err != nil {
+		t.Fatalf("history: %+v", hist)
+	}
+	if _, c, err := w.Release(ctx, 1); err != nil || c["n"] != "0" {
+		t.Fatalf("release 1: %v %v", c, err)
+	}
+	if _, _, err := w.Release(ctx, 3); err == nil || !strings.Contains(err.Error(), "cannot be rebuilt") {
+		t.Fatalf("release 3 replays the corrupt record: %v", err)
+	}
+}

@@ -113,6 +113,10 @@ type Release struct {
 	// DryRun is true for the result of a write with DryRun: nothing was
 	// written, Version is the version the write would have made.
 	DryRun bool
+	// Err is set for a release whose record cannot be decoded: History
+	// lists it (with Version and Revision) instead of failing, and its
+	// content cannot be rebuilt.
+	Err error
 	// Unrecorded is true for an entry History adds when the data under the
 	// prefix differs from the newest release: someone wrote around the
 	// writer (a plain etcdctl put or delete). Changes lists the keys that

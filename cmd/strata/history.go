@@ -57,10 +57,17 @@ func (a *app) history(ctx context.Context, n int) error {
 	t := newTable(a.stdout, "VERSION", "REVISION", "TIME", "AUTHOR", "MESSAGE", "CHANGES")
 	for _, r := range rels {
 		version, when, msg := strconv.FormatInt(r.Version, 10), r.Time.UTC().Format(time.RFC3339), r.Message
-		if r.Unrecorded {
+		changes := changeSummary(r.Changes)
+		switch {
+		case r.Unrecorded:
 			version, when, msg = "-", "", "(unrecorded) "+r.Message
+		case r.Err != nil:
+			when, msg = "", "(corrupt record: "+r.Err.Error()+")"
 		}
-		t.row(version, strconv.FormatInt(r.Revision, 10), when, r.Author, msg, changeSummary(r.Changes))
+		if len(r.Outside) > 0 {
+			changes = strings.TrimSpace(changes + " (outside strata before it: " + changeSummary(r.Outside) + ")")
+		}
+		t.row(version, strconv.FormatInt(r.Revision, 10), when, r.Author, msg, changes)
 	}
 	return t.flush()
 }
