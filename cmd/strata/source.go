@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -10,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
+	"go.yaml.in/yaml/v3"
 
 	"github.com/strataconf/strata/codec"
 	"github.com/strataconf/strata/config"
@@ -58,13 +60,15 @@ func loadSchema(ctx context.Context, w *config.RawWriter, file, key string) (*sc
 
 // docFlags are -f FILE and --format.
 type docFlags struct {
-	file   string
-	format string
+	file       string
+	format     string
+	allowEmpty bool
 }
 
 func (d *docFlags) add(cmd *cobra.Command) {
 	cmd.Flags().StringVarP(&d.file, "file", "f", "", "the document: a .yaml, .yml, .json or .toml file, or - for stdin (with --format)")
 	cmd.Flags().StringVar(&d.format, "format", "", "the document's format: yaml, json or toml (default: by the file's extension)")
+	cmd.Flags().BoolVar(&d.allowEmpty, "allow-empty", false, "accept an empty document (no keys, null or only comments): it makes the configuration empty")
 }
 
 // read parses the document. The JSON envelope that `get -o json` prints
@@ -101,11 +105,37 @@ func (d *docFlags) read(stdin io.Reader) (map[string]any, error) {
 	if err != nil {
 		return nil, err
 	}
+	if c == codec.YAML {
+		if n := yamlDocuments(b); n > 1 {
+			return nil, fmt.Errorf("%s holds %d YAML documents (separated by ---): give one document", name, n)
+		}
+	}
 	doc, err := c.Unmarshal(b)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
-	return unwrapEnvelope(doc), nil
+	doc = unwrapEnvelope(doc)
+	if len(doc) == 0 && !d.allowEmpty {
+		return nil, fmt.Errorf("%s is empty (no keys, null, or only comments): as the whole configuration it would delete every key under P/data; give --allow-empty to mean that", name)
+	}
+	return doc, nil
+}
+
+// yamlDocuments counts the documents of a YAML stream, 0 when it does not
+// parse (the parser then says why).
+func yamlDocuments(b []byte) int {
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	n := 0
+	for {
+		var node yaml.Node
+		if err := dec.Decode(&node); err != nil {
+			if errors.Is(err, io.EOF) {
+				return n
+			}
+			return 0
+		}
+		n++
+	}
 }
 
 // unwrapEnvelope returns the config of get's JSON output, or doc itself.
