@@ -108,6 +108,7 @@ func (r *registration) publish(ctx context.Context) error {
 		ka, err := r.cli.KeepAlive(kctx, g.ID)
 		if err != nil {
 			cancel()
+			r.revoke(g.ID)
 			return fmt.Errorf("instance record %s: keep lease alive: %w", r.key, err)
 		}
 		r.lease, r.ka, r.stop = g.ID, ka, cancel
@@ -139,8 +140,14 @@ func (r *registration) close() {
 	if r.lease == 0 {
 		return
 	}
+	r.revoke(r.lease)
+	r.lost()
+}
+
+// revoke revokes lease, deleting what it holds; it does not depend on the
+// Config's context, which is already done when Close calls it.
+func (r *registration) revoke(lease clientv3.LeaseID) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
-	r.cli.Revoke(ctx, r.lease)
-	r.lost()
+	r.cli.Revoke(ctx, lease) // on failure the lease expires after its TTL
 }

@@ -83,6 +83,12 @@ func (c *Config[T]) statusLoop(ctx context.Context) {
 			return
 		case _, ok := <-ka:
 			if !ok {
+				if ctx.Err() != nil {
+					// Close: the keepalive ended because ctx did, and
+					// the lease still holds the record. The deferred
+					// close revokes it.
+					return
+				}
 				reg.lost()
 				publish()
 			}
