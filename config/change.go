@@ -65,7 +65,8 @@ func (s *subscribers[F]) snapshot() []subscriber[F] {
 // old and the new value. Subscribers run one at a time, in the order they
 // were registered, on the Config's reload goroutine, in revision order: a
 // slow subscriber delays later changes but loses none. A panic in fn is
-// recovered and reported to OnError subscribers. fn must not call Close.
+// recovered and reported to OnError subscribers. fn may call Close: Close
+// then returns without waiting for fn, and no subscriber runs after fn.
 // The returned function unsubscribes; it is safe to call more than once.
 func (c *Config[T]) OnChange(fn func(Change[T])) (unsubscribe func()) {
 	return c.onChange.add(fn)
@@ -74,8 +75,8 @@ func (c *Config[T]) OnChange(fn func(Change[T])) (unsubscribe func()) {
 // OnError registers fn to be called with every error the Config meets after
 // Load: a rejected candidate (an *InvalidError naming the path, rule and
 // revision; the previous value stays in force), an unreadable source, a
-// subscriber panic. It runs on the reload goroutine. The returned function
-// unsubscribes.
+// subscriber panic. It runs on the reload goroutine and follows the rules
+// of OnChange. The returned function unsubscribes.
 func (c *Config[T]) OnError(fn func(error)) (unsubscribe func()) {
 	return c.onError.add(fn)
 }
@@ -97,6 +98,9 @@ func (c *Config[T]) notify(ch Change[T]) {
 	start := time.Now()
 	defer func() { c.metrics.observeSubscribers(time.Since(start)) }()
 	for _, s := range c.onChange.snapshot() {
+		if c.ctx.Err() != nil {
+			return // closed, possibly by the previous subscriber
+		}
 		if err := c.call(func() { s.fn(ch) }); err != nil {
 			c.report(fmt.Errorf("config: OnChange subscriber at revision %d: %w", ch.Revision, err))
 		}
@@ -108,6 +112,9 @@ func (c *Config[T]) report(err error) {
 	c.lastErr.Store(&errorRecord{msg: err.Error(), time: time.Now()})
 	c.log.Error("config: error", "type", reflect.TypeFor[T]().String(), "err", err)
 	for _, s := range c.onError.snapshot() {
+		if c.ctx.Err() != nil {
+			return
+		}
 		if perr := c.call(func() { s.fn(err) }); perr != nil {
 			c.log.Error("config: OnError subscriber", "err", perr)
 		}
@@ -115,8 +122,6 @@ func (c *Config[T]) report(err error) {
 }
 
 func (c *Config[T]) call(fn func()) (err error) {
-	c.inCallback.Store(true)
-	defer c.inCallback.Store(false)
 	defer func() {
 		if r := recover(); r != nil {
 			err = fmt.Errorf("%w: %v", ErrPanic, r)

@@ -37,9 +37,8 @@ type Config[T any] struct {
 	files    map[string]*file.Provider // by path; safe for Read and Watch at once
 	etcdData *etcdprov.Data            // the initial read; the watch starts after it
 
-	onChange   subscribers[func(Change[T])]
-	onError    subscribers[func(error)]
-	inCallback atomic.Bool // set while the loop runs a subscriber
+	onChange subscribers[func(Change[T])]
+	onError  subscribers[func(error)]
 
 	// Shared with Health and metrics.
 	degraded   atomic.Bool                 // started from the snapshot file, etcd not reached yet
@@ -54,8 +53,11 @@ type Config[T any] struct {
 	collectors   []prometheus.Collector
 
 	updates   chan update
+	ctx       context.Context // done once Close is called
 	cancel    context.CancelFunc
-	wg        sync.WaitGroup
+	wg        sync.WaitGroup // every goroutine but the reload loop
+	loopGID   atomic.Int64   // the reload loop's goroutine id, set when it starts
+	loopDone  chan struct{}  // closed when the reload loop has returned
 	closeOnce sync.Once
 }
 
@@ -152,19 +154,22 @@ func (c *Config[T]) Get() *T { return c.snap.Load().Value }
 // the origin of every path.
 func (c *Config[T]) Snapshot() *Snapshot[T] { return c.snap.Load() }
 
-// Close stops every goroutine the Config started and waits for them, so no
-// subscriber runs after it returns. Get keeps returning the last value. It is
-// safe to call more than once; the etcd client given to WithEtcd is not
-// closed. Called from inside a subscriber, Close stops the Config without
-// waiting (the subscriber's own goroutine is the one that would stop).
+// Close stops every goroutine the Config started and waits for them,
+// including a subscriber that is running, so no subscriber runs after it
+// returns. Get keeps returning the last value. It is safe to call more than
+// once and from any goroutine; the etcd client given to WithEtcd is not
+// closed. Called from inside a subscriber, Close stops the Config and
+// returns without waiting for that subscriber (it is the caller); no other
+// subscriber runs after it.
 func (c *Config[T]) Close() error {
 	c.closeOnce.Do(func() {
 		c.cancel()
-		if !c.inCallback.Load() {
-			c.wg.Wait()
-		}
+		c.wg.Wait()
 		c.unregisterMetrics()
 	})
+	if goid() != c.loopGID.Load() {
+		<-c.loopDone
+	}
 	return nil
 }
 

@@ -6,9 +6,12 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/goleak"
 
 	"github.com/strataconf/strata/config"
 )
@@ -50,5 +53,90 @@ func TestCloseAlwaysRevokesInstanceRecord(t *testing.T) {
 		if len(resp.Kvs) != 0 {
 			t.Fatalf("run %d: Close returned with the instance record still in etcd: %s", i, resp.Kvs[0].Value)
 		}
+	}
+}
+
+// Close called from another goroutine while a subscriber runs returns only
+// after that subscriber has returned, and no subscriber runs after it.
+func TestCloseWaitsForRunningSubscriber(t *testing.T) {
+	cli := client(t)
+	p := prefix(t)
+	cfg := loadPair(t, cli, p)
+	entered := make(chan struct{})
+	release := make(chan struct{})
+	var finished, after atomic.Bool
+	cfg.OnChange(func(config.Change[Pair]) {
+		if finished.Load() {
+			after.Store(true)
+			return
+		}
+		close(entered)
+		<-release
+		finished.Store(true)
+	})
+	put(t, cli, p, "a", "1")
+	<-entered
+	closed := make(chan bool)
+	go func() {
+		cfg.Close()
+		closed <- finished.Load()
+	}()
+	select {
+	case <-closed:
+		t.Fatal("Close returned while a subscriber was running")
+	case <-time.After(300 * time.Millisecond): // Close would have returned by now
+	}
+	close(release)
+	if !<-closed {
+		t.Fatal("Close returned before the running subscriber finished")
+	}
+	put(t, cli, p, "a", "2")
+	time.Sleep(100 * time.Millisecond)
+	if after.Load() {
+		t.Fatal("a subscriber ran after Close returned")
+	}
+}
+
+// A subscriber may call Close: it returns without waiting for the
+// subscriber that called it, no later subscriber runs, and every goroutine
+// of the Config ends once the subscriber returns.
+func TestCloseFromSubscriber(t *testing.T) {
+	cli := client(t)
+	p := prefix(t)
+	put(t, cli, p, "c", "etcd") // the writing client's goroutines are running now
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	own, err := shared.NewClient()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer own.Close()
+	cfg, err := config.Load[Pair](context.Background(), config.WithEtcd(own, p),
+		config.WithInstance("close-from-subscriber", nil, 0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	returned := make(chan struct{})
+	cfg.OnChange(func(config.Change[Pair]) {
+		cfg.Close()
+		close(returned)
+	})
+	var later atomic.Int64
+	cfg.OnChange(func(config.Change[Pair]) { later.Add(1) })
+	cfg.OnError(func(error) { later.Add(1) })
+	put(t, cli, p, "a", "1")
+	select {
+	case <-returned:
+	case <-time.After(30 * time.Second):
+		t.Fatal("Close called from a subscriber did not return")
+	}
+	cfg.Close() // from another goroutine now: waits for the loop to end
+	put(t, cli, p, "a", "2")
+	time.Sleep(100 * time.Millisecond)
+	if n := later.Load(); n != 0 {
+		t.Fatalf("%d subscribers ran after Close returned", n)
+	}
+	resp, err := cli.Get(context.Background(), p+"/meta/instances/", clientv3.WithPrefix(), clientv3.WithCountOnly())
+	if err != nil || resp.Count != 0 {
+		t.Fatalf("instance records after Close: %v, %v", resp, err)
 	}
 }

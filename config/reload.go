@@ -1,9 +1,12 @@
 package config
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"runtime"
 	"slices"
+	"strconv"
 	"time"
 
 	etcdprov "github.com/strataconf/strata/providers/etcd"
@@ -23,8 +26,9 @@ type update struct {
 // goroutine, and the reload loop that owns the sources from then on.
 func (c *Config[T]) start(etcdData *etcdprov.Data) {
 	ctx, cancel := context.WithCancel(context.Background())
-	c.cancel = cancel
+	c.ctx, c.cancel = ctx, cancel
 	c.updates = make(chan update)
+	c.loopDone = make(chan struct{})
 	for i, s := range c.srcs {
 		switch s.layer {
 		case LayerEtcd:
@@ -51,7 +55,11 @@ func (c *Config[T]) start(etcdData *etcdprov.Data) {
 			})
 		}
 	}
-	c.goroutine(func() { c.loop(ctx) })
+	go func() {
+		defer close(c.loopDone)
+		c.loopGID.Store(goid())
+		c.loop(ctx)
+	}()
 }
 
 // watchEtcd follows the etcd prefix. After a start from the snapshot file it
@@ -84,6 +92,22 @@ func (c *Config[T]) watchEtcd(ctx context.Context, src int, from *etcdprov.Data)
 	})
 }
 
+// goid returns the id of the calling goroutine, from the first line of its
+// stack trace ("goroutine 42 [running]:"). Go offers no other way to know
+// the current goroutine; Close needs it to tell a call from a subscriber
+// (on the reload loop, which must not wait for itself) from a call on any
+// other goroutine (which must wait for the running subscriber).
+func goid() int64 {
+	var buf [64]byte
+	b := buf[:runtime.Stack(buf[:], false)]
+	b = bytes.TrimPrefix(b, []byte("goroutine "))
+	if i := bytes.IndexByte(b, ' '); i > 0 {
+		b = b[:i]
+	}
+	id, _ := strconv.ParseInt(string(b), 10, 64)
+	return id
+}
+
 func (c *Config[T]) goroutine(fn func()) {
 	c.wg.Add(1)
 	go func() {
@@ -108,6 +132,9 @@ func (c *Config[T]) loop(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case u := <-c.updates:
+			if ctx.Err() != nil {
+				return // Close won the race with u
+			}
 			c.apply(u)
 		}
 	}
