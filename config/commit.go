@@ -1,7 +1,9 @@
 package config
 
 import (
+	"bytes"
 	"context"
+	"crypto/sha256"
 	crand "crypto/rand"
 	"encoding/hex"
 	"encoding/json"
@@ -110,6 +112,12 @@ type pendingCommit struct {
 	settled    bool
 }
 
+// schemaHash names a schema document in release records.
+func schemaHash(doc []byte) string {
+	sum := sha256.Sum256(doc)
+	return "sha256:" + hex.EncodeToString(sum[:])
+}
+
 // errUnknown marks a commit that was sent but whose answer was lost.
 var errUnknown = errors.New("the answer to the commit was lost")
 
@@ -163,17 +171,28 @@ func (w *RawWriter) attempt(ctx context.Context, next func(*state) (Content, err
 	if err != nil {
 		return nil, err
 	}
-	if err := w.validate(st, c); err != nil {
-		return nil, err
+	newSchema := wo.schema != nil && !bytes.Equal(wo.schema, st.schema)
+	if wo.schema != nil {
+		st.schema = wo.schema // what the content must satisfy from this write on
+	}
+	// A schema published over no content has nothing to check: the first
+	// write is checked against it.
+	if wo.schema == nil || len(c) > 0 {
+		if err := w.validate(st, c); err != nil {
+			return nil, err
+		}
 	}
 	changes := diffContent(st.content, c)
 	secrets := w.secretsOf(st)
 	rel := &Release{Version: st.version + 1, Author: wo.author, Message: wo.message, Time: time.Now().UTC(),
 		Hash: c.Hash(), RollbackOf: rollbackOf, Changes: mask(secrets, changes), DryRun: wo.dryRun}
+	if newSchema {
+		rel.Schema = schemaHash(wo.schema)
+	}
 	if wo.dryRun {
 		return rel, nil
 	}
-	if len(changes) == 0 {
+	if len(changes) == 0 && !newSchema {
 		return &Release{Version: st.version, Revision: st.revision, Hash: rel.Hash}, nil
 	}
 
@@ -213,7 +232,9 @@ func (w *RawWriter) attempt(ctx context.Context, next func(*state) (Content, err
 		return nil, err
 	}
 	ops = append(ops, clientv3.OpPut(marker, strconv.FormatInt(rel.Version, 10), clientv3.WithLease(lease)))
-	if w.extraOps != nil {
+	if newSchema {
+		ops = append(ops, clientv3.OpPut(w.layout.Schema(), string(wo.schema)))
+	} else if w.extraOps != nil {
 		ops = append(ops, w.extraOps(st)...)
 	}
 	var late []clientv3.Op // a checkpoint too large to join the commit
@@ -280,7 +301,7 @@ func (w *RawWriter) attempt(ctx context.Context, next func(*state) (Content, err
 // write must also store a checkpoint of its content.
 func (w *RawWriter) newRecord(ctx context.Context, st *state, rel *Release, changes []KeyChange, id string) (*record, bool) {
 	rec := &record{Version: rel.Version, Author: rel.Author, Message: rel.Message, Time: rel.Time, Hash: rel.Hash,
-		RollbackOf: rel.RollbackOf, WriteID: id, Changes: storeChanges(changes, true)}
+		RollbackOf: rel.RollbackOf, WriteID: id, Schema: rel.Schema, Changes: storeChanges(changes, true)}
 	base := st.content.Hash()
 	rec.Base = base
 	var anchor int64

@@ -580,3 +580,47 @@ func TestCorruptRecord(t *testing.T) {
 		t.Fatalf("release 3 replays the corrupt record: %v", err)
 	}
 }
+
+// Publishing a schema checks the current content against it (a stricter
+// schema is refused with the failing paths), is a release in History, and
+// writes nothing on a dry run or when it is already in force.
+func TestPublishSchemaIsChecked(t *testing.T) {
+	cli := client(t)
+	p := prefix(t)
+	w := mustRaw(t, cli, p)
+	ctx := context.Background()
+	loose := []byte(`{"type":"object","properties":{"port":{"type":"integer"}}}`)
+	strict := []byte(`{"type":"object","properties":{"port":{"type":"integer","maximum":1000}},"required":["name"]}`)
+	if _, err := w.PublishSchema(ctx, loose); err != nil { // over no content
+		t.Fatal(err)
+	}
+	if _, err := w.Set(ctx, "port", "8080"); err != nil {
+		t.Fatal(err)
+	}
+	_, err := w.PublishSchema(ctx, strict)
+	var ie *config.InvalidError
+	if !errors.As(err, &ie) || len(ie.Problems) != 2 || ie.Problems[0].Path != "name" || ie.Problems[1].Path != "port" {
+		t.Fatalf("stricter schema: %v", err)
+	}
+	if doc, _ := w.Schema(ctx); string(doc) != string(loose) {
+		t.Fatal("a refused schema was published")
+	}
+	if rel, err := w.PublishSchema(ctx, loose); err != nil || rel.Schema != "" {
+		t.Fatalf("the same schema again: %+v %v", rel, err)
+	}
+	forced, err := mustRaw(t, cli, p, config.WithoutSchemaCheck()).PublishSchema(ctx, strict, config.Message("tighten"), config.DryRun())
+	if err != nil || !forced.DryRun || forced.Schema == "" {
+		t.Fatalf("dry run: %+v %v", forced, err)
+	}
+	if doc, _ := w.Schema(ctx); string(doc) != string(loose) {
+		t.Fatal("a dry run published")
+	}
+	rel, err := mustRaw(t, cli, p, config.WithoutSchemaCheck()).PublishSchema(ctx, strict, config.Message("tighten"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	hist, _ := w.History(ctx, 0)
+	if len(hist) != 3 || hist[0].Version != rel.Version || hist[0].Schema == "" || hist[0].Message != "tighten" || len(hist[0].Changes) != 0 {
+		t.Fatalf("history: %+v", hist)
+	}
+}

@@ -229,18 +229,18 @@ func (w *RawWriter) Schema(ctx context.Context) ([]byte, error) {
 	return resp.Kvs[0].Value, nil
 }
 
-// PublishSchema stores doc (a JSON Schema) at P/meta/schema after checking
-// that it compiles.
-func (w *RawWriter) PublishSchema(ctx context.Context, doc []byte) error {
+// PublishSchema stores doc (a JSON Schema) at P/meta/schema as a release:
+// it checks that doc compiles and that the current configuration, if any,
+// satisfies it (unless the writer was made WithoutSchemaCheck), and commits the
+// schema with a release record (Release.Schema names it) in one guarded
+// transaction, so History shows when the rules changed. Publishing the
+// schema already in force writes nothing. DryRun checks only.
+func (w *RawWriter) PublishSchema(ctx context.Context, doc []byte, opts ...WriteOption) (*Release, error) {
 	if _, err := schema.Compile(doc); err != nil {
-		return fmt.Errorf("config: schema does not compile: %w", err)
+		return nil, fmt.Errorf("config: schema does not compile: %w", err)
 	}
-	ctx, cancel := context.WithTimeout(ctx, w.opts.timeout)
-	defer cancel()
-	if _, err := w.cli.Put(ctx, w.layout.Schema(), string(doc)); err != nil {
-		return w.wrap("publish schema", err)
-	}
-	return nil
+	opts = append([]WriteOption{Message("publish schema"), func(o *writeOptions) { o.schema = doc }}, opts...)
+	return w.write(ctx, func(st *state) (Content, error) { return maps.Clone(st.content), nil }, 0, opts)
 }
 
 // Replace makes the content exactly c: keys not in c are deleted.

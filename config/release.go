@@ -113,6 +113,10 @@ type Release struct {
 	// DryRun is true for the result of a write with DryRun: nothing was
 	// written, Version is the version the write would have made.
 	DryRun bool
+	// Schema is the hash ("sha256:...") of the JSON Schema this release
+	// published at P/meta/schema (PublishSchema); empty when it published
+	// none.
+	Schema string
 	// Err is set for a release whose record cannot be decoded: History
 	// lists it (with Version and Revision) instead of failing, and its
 	// content cannot be rebuilt.
@@ -139,6 +143,7 @@ type record struct {
 	Base       string         `json:"base,omitempty"` // hash of the content the write read
 	RollbackOf int64          `json:"rollback_of,omitempty"`
 	WriteID    string         `json:"write_id,omitempty"`
+	Schema     string         `json:"schema,omitempty"` // hash of the schema this release published
 	Changes    []recordChange `json:"changes"`
 	// Outside holds the changes made around the writer between the
 	// previous release and Base. Their values are kept when the outside
@@ -235,7 +240,7 @@ func loadChanges(rcs []recordChange) []KeyChange {
 
 func (r *record) release(revision int64) *Release {
 	return &Release{Version: r.Version, Revision: revision, Author: r.Author, Message: r.Message,
-		Time: r.Time, Hash: r.Hash, RollbackOf: r.RollbackOf, Changes: loadChanges(r.Changes), Outside: loadChanges(r.Outside)}
+		Time: r.Time, Hash: r.Hash, RollbackOf: r.RollbackOf, Schema: r.Schema, Changes: loadChanges(r.Changes), Outside: loadChanges(r.Outside)}
 }
 
 func decodeRecord(key string, b []byte) (*record, error) {

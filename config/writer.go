@@ -130,9 +130,10 @@ func (w *Writer[T]) Raw() *RawWriter { return w.raw }
 func (w *Writer[T]) Schema() []byte { return bytes.Clone(w.schemaDoc) }
 
 // PublishSchema stores T's JSON Schema (see Schema) at P/meta/schema now,
-// replacing the one published, if any.
-func (w *Writer[T]) PublishSchema(ctx context.Context) error {
-	return w.raw.PublishSchema(ctx, w.schemaDoc)
+// replacing the one published, if any, as a release; see
+// RawWriter.PublishSchema.
+func (w *Writer[T]) PublishSchema(ctx context.Context, opts ...WriteOption) (*Release, error) {
+	return w.raw.PublishSchema(ctx, w.schemaDoc, opts...)
 }
 
 // Get returns the configuration as etcd holds it (over the writer's

@@ -89,6 +89,7 @@ type writeOptions struct {
 	expectRev       int64 // 0: not set
 	dryRun          bool
 	id              string
+	schema          []byte // PublishSchema: the schema this write publishes
 }
 
 // Author records who made the write.
