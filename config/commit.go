@@ -3,8 +3,8 @@ package config
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
 	crand "crypto/rand"
+	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
