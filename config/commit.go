@@ -175,9 +175,9 @@ func (w *RawWriter) attempt(ctx context.Context, next func(*state) (Content, err
 	if wo.schema != nil {
 		st.schema = wo.schema // what the content must satisfy from this write on
 	}
-	// A schema published over no content has nothing to check: the first
-	// write is checked against it.
-	if wo.schema == nil || len(c) > 0 {
+	// A schema published over no content has nothing to check (the first
+	// write is checked against it), nor has the schema already in force.
+	if wo.schema == nil || (newSchema && len(c) > 0) {
 		if err := w.validate(st, c); err != nil {
 			return nil, err
 		}

@@ -8,6 +8,8 @@ import (
 	"os"
 
 	"github.com/spf13/cobra"
+
+	"github.com/strataconf/strata/config"
 )
 
 func (a *app) schemaCommand() *cobra.Command {
@@ -57,12 +59,17 @@ func (a *app) schemaShowCommand() *cobra.Command {
 
 func (a *app) schemaPublishCommand() *cobra.Command {
 	var file string
+	var wf writeFlags
+	var force bool
 	cmd := &cobra.Command{
 		Use:   "publish -f FILE",
 		Short: "Publish a JSON Schema at P/meta/schema (writes are checked against it)",
 		Long: `Store the JSON Schema of FILE (- for stdin) at P/meta/schema after checking
-that it compiles. Applications using Writer[T] publish their own; this is for
-programs in other languages and for hand-written schemas.`,
+that it compiles and that the current configuration satisfies it (refused with
+the failing paths, exit 4, unless --force). The change is a release: history
+lists it with the schema's hash. --dry-run checks only. Applications using
+Writer[T] publish their own; this is for programs in other languages and for
+hand-written schemas.`,
 		Args: maxArgs(0),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if file == "" {
@@ -78,14 +85,19 @@ programs in other languages and for hand-written schemas.`,
 			if err != nil {
 				return err
 			}
-			return a.publishSchema(cmd.Context(), doc)
+			return a.publishSchema(cmd.Context(), doc, &wf, force)
 		},
 	}
 	cmd.Flags().StringVarP(&file, "file", "f", "", "the JSON Schema file, or - for stdin")
+	cmd.Flags().BoolVar(&force, "force", false, "publish even if the current configuration does not satisfy the schema")
+	cmd.Flags().StringVarP(&wf.message, "message", "m", "", "why the schema changes (recorded in the release)")
+	cmd.Flags().StringVar(&wf.author, "author", "", "who changes it (default: the OS user)")
+	cmd.Flags().BoolVar(&wf.dryRun, "dry-run", false, "check without publishing")
+	wf.cmd = cmd
 	return cmd
 }
 
-func (a *app) publishSchema(ctx context.Context, doc []byte) error {
+func (a *app) publishSchema(ctx context.Context, doc []byte, wf *writeFlags, force bool) error {
 	ctx, cancel := a.withTimeout(ctx)
 	defer cancel()
 	s, err := a.connect(ctx, true)
@@ -93,9 +105,25 @@ func (a *app) publishSchema(ctx context.Context, doc []byte) error {
 		return err
 	}
 	defer s.close()
-	if err := s.writer(nil, false).PublishSchema(ctx, doc); err != nil {
+	opts := wf.options()
+	if wf.message == "" {
+		opts = append(opts, config.Message("publish schema"))
+	}
+	rel, err := s.writer(nil, force).PublishSchema(ctx, doc, opts...)
+	if err != nil {
 		return err
 	}
-	fmt.Fprintf(a.stdout, "published the schema at %s\n", s.layout.Schema())
+	switch {
+	case rel.DryRun && rel.Schema == "":
+		fmt.Fprintf(a.stdout, "dry run: the schema at %s is already this one\n", s.layout.Schema())
+	case rel.DryRun && force:
+		fmt.Fprintf(a.stdout, "dry run: would publish the schema at %s as version %d (not checked against the current configuration: --force)\n", s.layout.Schema(), rel.Version)
+	case rel.DryRun:
+		fmt.Fprintf(a.stdout, "dry run: the current configuration satisfies the schema; would publish it at %s as version %d\n", s.layout.Schema(), rel.Version)
+	case rel.Schema == "":
+		fmt.Fprintf(a.stdout, "the schema at %s is already this one: nothing written\n", s.layout.Schema())
+	default:
+		fmt.Fprintf(a.stdout, "published the schema at %s: version %d at revision %d\n", s.layout.Schema(), rel.Version, rel.Revision)
+	}
 	return nil
 }
