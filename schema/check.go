@@ -33,6 +33,7 @@ type Schema struct {
 	doc      any // the schema document, decoded; numbers are json.Number
 	compiled *jsonschema.Schema
 	secrets  []string
+	patterns sync.Map // "patternProperties" pattern → *regexp.Regexp
 }
 
 // Compile parses a JSON Schema document (as produced by Generate, or written
@@ -119,37 +120,73 @@ var strictFormats = sync.OnceValue(func() []*jsonschema.Format {
 })
 
 // SecretPaths returns the paths marked secret in the schema (KeywordSecret or
-// "writeOnly"), sorted; e.g. ["db.password", "token"]. As with the package
-// function SecretPaths, the search descends into object properties only, not
-// into array items or map values: mark the container itself to mask those.
-// Check masks by the schema itself, including below arrays and maps.
+// "writeOnly"), sorted; e.g. ["db.password", "token", "users.*.password"].
+// Secrets are found through every construct that describes a value:
+// "properties", "$ref", "allOf", "anyOf", "oneOf", "then", "else",
+// "dependentSchemas"; a map's values ("additionalProperties",
+// "patternProperties") and a list's elements ("items", "contains") appear
+// as the segment Wildcard, "prefixItems" by their index. A recursive schema
+// is followed once; Check masks by the schema itself, at any depth. Use
+// IsSecret, MaskTree and MaskedPaths to match paths against the result.
 func (s *Schema) SecretPaths() []string {
 	return append([]string(nil), s.secrets...)
 }
 
-// collectSecrets records the secret properties below node. seen holds the
-// schema objects on the current branch, so a recursive schema is walked
-// once, as the package function SecretPaths walks a recursive type.
+// collectSecrets records the secret paths at and below node, whose path is
+// prefix. seen holds the schema objects on the current branch, so a
+// recursive schema is walked once, as the package function SecretPaths
+// walks a recursive type.
 func (s *Schema) collectSecrets(node any, prefix string, seen map[uintptr]bool) {
-	m := s.deref(node)
-	if m == nil {
-		return
-	}
-	id := reflect.ValueOf(m).Pointer()
-	if seen[id] {
-		return
-	}
-	seen[id] = true
-	defer delete(seen, id)
-	props, _ := m["properties"].(map[string]any)
-	for k, p := range props {
-		path := joinPath(prefix, k)
-		if isSecretNode(s.deref(p)) || isSecretNode(asObj(p)) {
-			s.secrets = append(s.secrets, path)
+	var nodes []map[string]any
+	for _, m := range s.expand(node) {
+		id := reflect.ValueOf(m).Pointer()
+		if seen[id] {
 			continue
 		}
-		s.collectSecrets(p, path, seen)
+		if isSecretNode(m) {
+			if prefix != "" && !containsString(s.secrets, prefix) {
+				s.secrets = append(s.secrets, prefix)
+			}
+			return
+		}
+		nodes = append(nodes, m)
 	}
+	for _, m := range nodes {
+		seen[reflect.ValueOf(m).Pointer()] = true
+	}
+	defer func() {
+		for _, m := range nodes {
+			delete(seen, reflect.ValueOf(m).Pointer())
+		}
+	}()
+	for _, m := range nodes {
+		props, _ := m["properties"].(map[string]any)
+		for _, k := range sortedKeys(props) {
+			s.collectSecrets(props[k], joinPath(prefix, k), seen)
+		}
+		pats, _ := m["patternProperties"].(map[string]any)
+		for _, k := range sortedKeys(pats) {
+			s.collectSecrets(pats[k], joinPath(prefix, Wildcard), seen)
+		}
+		pre, _ := m["prefixItems"].([]any)
+		for i, p := range pre {
+			s.collectSecrets(p, joinPath(prefix, strconv.Itoa(i)), seen)
+		}
+		for _, k := range []string{"additionalProperties", "unevaluatedProperties", "items", "unevaluatedItems", "contains"} {
+			if sub, ok := m[k].(map[string]any); ok {
+				s.collectSecrets(sub, joinPath(prefix, Wildcard), seen)
+			}
+		}
+	}
+}
+
+func sortedKeys(m map[string]any) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
 }
 
 func isSecretNode(m map[string]any) bool {
@@ -367,21 +404,21 @@ func (s *Schema) maskBelow(v any, loc []string, depth int) any {
 }
 
 // secretAt reports whether the instance location loc is, or lies under, a
-// property the schema marks secret.
+// value the schema marks secret, through every construct that describes a
+// value (see SecretPaths), at any depth.
 func (s *Schema) secretAt(loc []string) bool {
-	node := s.doc
+	nodes := s.expand(s.doc)
 	for i := 0; ; i++ {
-		if isSecretNode(asObj(node)) || isSecretNode(s.deref(node)) {
-			return true
+		for _, n := range nodes {
+			if isSecretNode(n) {
+				return true
+			}
 		}
-		if i == len(loc) || node == nil {
+		if i == len(loc) || len(nodes) == 0 || i > 256 {
 			return false
 		}
-		if _, err := strconv.Atoi(loc[i]); err == nil && hasType(s.types(node), "array") {
-			node = s.itemSchema(node, loc[i])
-		} else {
-			node = s.propSchema(node, loc[i])
-		}
+		next, _, _ := s.children(nodes, loc[i])
+		nodes = s.expand(next...)
 	}
 }
 

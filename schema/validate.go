@@ -173,8 +173,9 @@ func Validate(v any) (err error) {
 // SecretPaths returns the config paths of fields tagged `secret:"true"` in t
 // (a struct type or pointer to one), recursing into nested structs, in field
 // order; e.g. ["db.password", "token"]. Used to mask values in logs and
-// output. Fields inside slice or map elements are not listed: tag the slice
-// or map field itself to mask it. A non-struct t gives nil.
+// output. Fields inside the elements of maps, slices and arrays are listed
+// with the segment Wildcard: "users.*.password" (see IsSecret). A non-struct
+// t gives nil.
 func SecretPaths(t reflect.Type) []string {
 	var paths []string
 	secretPaths(t, "", false, map[reflect.Type]bool{}, &paths)
@@ -205,15 +206,52 @@ func secretPaths(t reflect.Type, prefix string, secret bool, seen map[reflect.Ty
 			*paths = append(*paths, prefix+key)
 			continue
 		}
-		secretPaths(f.Type, prefix+key+".", false, seen, paths)
+		elemSecretPaths(f.Type, prefix+key+".", seen, paths)
+	}
+}
+
+// elemSecretPaths appends the secret paths of a value of type t whose
+// path is prefix (ending in "."): a struct's fields, and through the
+// segment Wildcard the fields of the elements of maps, slices and arrays.
+func elemSecretPaths(t reflect.Type, prefix string, seen map[reflect.Type]bool, paths *[]string) {
+	for t != nil && t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	switch {
+	case t == nil:
+	case t.Kind() == reflect.Map || t.Kind() == reflect.Slice || t.Kind() == reflect.Array:
+		elemSecretPaths(t.Elem(), prefix+Wildcard+".", seen, paths)
+	default:
+		secretPaths(t, prefix, false, seen, paths)
 	}
 }
 
 // IsSecret reports whether path (dotted, e.g. "db.password" or
 // "db.password.x") is, or lies under, one of paths. An element suffix such as
 // "tokens[0]" lies under "tokens".
+//
+// A segment Wildcard ("*") of a secret path matches any one map key or list
+// index: "users.alice.password" and "users[alice].password" lie under
+// "users.*.password". A path above a secret path that has a Wildcard
+// ("users", "users.alice" for "users.*.password") is secret too: its value
+// is a map or list (often held as one leaf of JSON text) that holds those
+// secrets. A path above a secret path without a Wildcard ("db" for
+// "db.password") is not: its secrets are masked one by one.
 func IsSecret(paths []string, path string) bool {
+	var segs []string
 	for _, p := range paths {
+		if hasWildcard(p) {
+			if path == "" {
+				continue
+			}
+			if segs == nil {
+				segs = pathSegments(path)
+			}
+			if at, above := matchSegments(strings.Split(p, "."), segs); at || above {
+				return true
+			}
+			continue
+		}
 		if strings.HasPrefix(path, p) {
 			if rest := path[len(p):]; rest == "" || rest[0] == '.' || rest[0] == '[' {
 				return true

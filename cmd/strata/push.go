@@ -214,12 +214,7 @@ func (a *app) validate(ctx context.Context, doc map[string]any, file, schemaFile
 
 // masksSecret reports whether doc gives a secret path as the mask.
 func masksSecret(doc map[string]any, secrets []string) bool {
-	for _, p := range secrets {
-		if v, ok := tree.Lookup(doc, p); ok && v == tree.Mask {
-			return true
-		}
-	}
-	return false
+	return len(schema.MaskedPaths(doc, secrets)) > 0
 }
 
 // checkContent checks content against the schema as the writer does, and

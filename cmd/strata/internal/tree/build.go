@@ -9,6 +9,7 @@ import (
 	"github.com/strataconf/strata/codec"
 	"github.com/strataconf/strata/config"
 	etcdprov "github.com/strataconf/strata/providers/etcd"
+	"github.com/strataconf/strata/schema"
 )
 
 // Build turns a document tree into the content that replaces cur, the
@@ -31,16 +32,8 @@ func Build(l etcdprov.Layout, doc map[string]any, cur config.Content, secrets []
 	if err != nil {
 		curTree = nil // cur does not fit the layout: nothing to keep
 	}
-	for _, s := range secrets {
-		v, ok := Lookup(doc, s)
-		if !ok || v != Mask {
-			continue
-		}
-		old, had := Lookup(curTree, s)
-		if !had || curTree == nil {
-			return nil, fmt.Errorf("%s: %q stands for the current secret value, but there is none: write the value itself", s, Mask)
-		}
-		set(doc, s, cloneValue(old))
+	if doc, err = schema.KeepMasked(doc, curTree, secrets); err != nil {
+		return nil, err
 	}
 
 	// Entries of cur by path.

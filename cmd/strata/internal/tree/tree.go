@@ -106,15 +106,10 @@ func cloneValue(v any) any {
 }
 
 // MaskSecrets returns a copy of t whose values at (or below) the secret
-// paths are Mask: a secret map or list is shown as one Mask.
+// paths are Mask: a secret map or list is shown as one Mask, the elements
+// of maps and lists are matched by the paths' wildcards (schema.MaskTree).
 func MaskSecrets(t map[string]any, secrets []string) map[string]any {
-	out := Clone(t)
-	for _, s := range secrets {
-		if _, ok := Lookup(out, s); ok {
-			set(out, s, Mask)
-		}
-	}
-	return out
+	return schema.MaskTree(t, secrets)
 }
 
 // Flatten maps every leaf of t (anything but a non-empty map) to its dotted
