@@ -230,6 +230,7 @@ func (c *Config[T]) readSources(ctx context.Context) ([]*source, error) {
 			if err != nil {
 				return nil, err
 			}
+			s.snapshot = fromSnapshot
 			srcs = append(srcs, s)
 		default:
 			return nil, fmt.Errorf("config: unknown layer %q in WithOrder", l)

@@ -17,6 +17,7 @@ type source struct {
 	keys     map[string]string // flat path → file path, env variable or etcd key
 	revision int64             // etcd revision of the content; etcd only
 	data     *etcdprov.Data    // the raw etcd content; etcd only
+	snapshot bool              // data came from the snapshot file; etcd only
 }
 
 // merged is the union of all layers in precedence order.

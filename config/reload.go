@@ -150,8 +150,7 @@ func (c *Config[T]) apply(u update) {
 	if err != nil {
 		c.metrics.reload("rejected")
 		if layer == LayerEtcd {
-			c.cur.rejectedRev, c.cur.rejectedErr = u.revision, err.Error()
-			c.offer(c.cur)
+			c.rejected(u.revision, err)
 		}
 		c.report(err)
 		return
@@ -167,16 +166,12 @@ func (c *Config[T]) apply(u update) {
 		c.metrics.reload("rejected")
 		err = fmt.Errorf("config: candidate from %s rejected, keeping revision %d: %w", layer, old.Revision, err)
 		if s.layer == LayerEtcd {
-			c.cur.rejectedRev, c.cur.rejectedErr = s.revision, err.Error()
-			c.offer(c.cur)
+			c.rejected(s.revision, err)
 		}
 		c.report(err)
 		return
 	}
-	if s.layer == LayerEtcd {
-		c.cur.data, c.cur.fromSnapshot = s.data, false
-		c.offer(c.cur)
-	}
+	c.published()
 	paths := diff(old.values, snap.values)
 	if len(paths) == 0 {
 		snap.Value = old.Value // nothing a reader can see changed
@@ -189,4 +184,32 @@ func (c *Config[T]) apply(u update) {
 	c.metrics.reload("applied")
 	c.metrics.observeLag(u.received)
 	c.notify(Change[T]{Old: old.Value, New: snap.Value, Revision: snap.Revision, Paths: paths, Source: layer, Resync: u.resync})
+}
+
+// rejected records that the etcd content at rev was rejected, for the
+// instance record.
+func (c *Config[T]) rejected(rev int64, err error) {
+	c.cur.rejectedRev, c.cur.rejectedErr = rev, err.Error()
+	c.offer(c.cur)
+}
+
+// published records that the snapshot just built from c.srcs is in force,
+// whatever layer's update caused it: the snapshot file and the instance
+// record then describe the etcd content it was built from (which may be a
+// revision that was rejected before and is valid now over a changed lower
+// layer).
+func (c *Config[T]) published() {
+	for _, s := range c.srcs {
+		if s.layer != LayerEtcd {
+			continue
+		}
+		if c.cur.data == s.data && c.cur.fromSnapshot == s.snapshot && c.cur.rejectedRev != s.revision {
+			return // nothing the status goroutine shows changed
+		}
+		c.cur.data, c.cur.fromSnapshot = s.data, s.snapshot
+		if c.cur.rejectedRev == s.revision {
+			c.cur.rejectedRev, c.cur.rejectedErr = 0, "" // applies now
+		}
+		c.offer(c.cur)
+	}
 }
