@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"unicode"
 
 	"github.com/strataconf/strata/config"
 )
@@ -51,11 +52,30 @@ func exitCode(err error) int {
 	return exitError
 }
 
-// printError writes err as one line: "strata: ...".
+// printError writes err as one line: "strata: ...". Line breaks become
+// "; " and other control characters are escaped (\x1b), so that nothing
+// in an error (a key, a value) can act on the terminal.
 func printError(w io.Writer, err error) {
 	msg := strings.TrimSpace(err.Error())
 	msg = strings.Join(strings.FieldsFunc(msg, func(r rune) bool { return r == '\n' || r == '\r' }), "; ")
-	fmt.Fprintf(w, "strata: %s\n", msg)
+	fmt.Fprintf(w, "strata: %s\n", escapeControl(msg))
+}
+
+// escapeControl writes each control character of s as \xNN (\u00NN
+// above 0x7f).
+func escapeControl(s string) string {
+	var b strings.Builder
+	for _, r := range s {
+		switch {
+		case r < 0x80 && unicode.IsControl(r):
+			fmt.Fprintf(&b, "\\x%02x", r)
+		case unicode.IsControl(r):
+			fmt.Fprintf(&b, "\\u%04x", r)
+		default:
+			b.WriteRune(r)
+		}
+	}
+	return b.String()
 }
 
 // savedError is an error after which the user's work was kept in a file.

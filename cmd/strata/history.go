@@ -87,7 +87,7 @@ func changeSummary(changes []config.KeyChange) string {
 		case config.Deleted:
 			mark = "-"
 		}
-		parts = append(parts, mark+tree.KeyPath(c.Key))
+		parts = append(parts, mark+showText(tree.KeyPath(c.Key)))
 	}
 	return strings.Join(parts, " ")
 }

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"text/tabwriter"
+	"unicode/utf8"
 
 	"go.yaml.in/yaml/v3"
 
@@ -63,6 +64,22 @@ func showValue(s string) string {
 	return s
 }
 
+// showText renders a name, path, author or message on one line: as is,
+// unless it holds control characters (which a terminal would obey: colours,
+// cursor moves, a changed window title) or invalid UTF-8; then quoted, with
+// them escaped as Go does (\x1b, \a, \r).
+func showText(s string) string {
+	if !utf8.ValidString(s) {
+		return strconv.Quote(s)
+	}
+	for _, r := range s {
+		if !strconv.IsPrint(r) && r != ' ' {
+			return strconv.Quote(s)
+		}
+	}
+	return s
+}
+
 // diffLine is one line of a diff: a path and what happened to it.
 type diffLine struct {
 	kind     config.ChangeKind
@@ -82,13 +99,14 @@ func keyChanges(changes []config.KeyChange) []diffLine {
 // "~ path: old → new"; green, red and yellow on a terminal.
 func printDiff(w io.Writer, lines []diffLine, col bool) {
 	for _, l := range lines {
+		path := showText(l.path)
 		switch l.kind {
 		case config.Added:
-			fmt.Fprintln(w, paint(col, green, "+ "+l.path+": "+showValue(l.new)))
+			fmt.Fprintln(w, paint(col, green, "+ "+path+": "+showValue(l.new)))
 		case config.Deleted:
-			fmt.Fprintln(w, paint(col, red, "- "+l.path+": "+showValue(l.old)))
+			fmt.Fprintln(w, paint(col, red, "- "+path+": "+showValue(l.old)))
 		default:
-			fmt.Fprintln(w, paint(col, yellow, "~ "+l.path+": "+showValue(l.old)+" → "+showValue(l.new)))
+			fmt.Fprintln(w, paint(col, yellow, "~ "+path+": "+showValue(l.old)+" → "+showValue(l.new)))
 		}
 	}
 }
@@ -132,9 +150,11 @@ func newTable(w io.Writer, header ...string) *table {
 	return t
 }
 
+// row writes one line; tabs and newlines in a cell become spaces, and a
+// cell that still holds control characters is shown quoted (showText).
 func (t *table) row(cells ...string) {
 	for i, c := range cells {
-		cells[i] = strings.NewReplacer("\t", " ", "\n", " ").Replace(c)
+		cells[i] = showText(strings.NewReplacer("\t", " ", "\n", " ").Replace(c))
 		if cells[i] == "" {
 			cells[i] = "-"
 		}
