@@ -7,7 +7,6 @@ import (
 	"io"
 	"os"
 	"strings"
-	"sync"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"golang.org/x/term"
@@ -90,6 +89,12 @@ func (a *app) connect(ctx context.Context, needPrefix bool) (*session, error) {
 	if a.g.dialTimeout <= 0 {
 		return nil, usagef("--dial-timeout must be positive, not %v", a.g.dialTimeout)
 	}
+	if a.g.cert != "" && a.g.key == "" {
+		return nil, usagef("--cert %s given without --key: a client certificate needs its private key (--key or STRATA_KEY)", a.g.cert)
+	}
+	if a.g.key != "" && a.g.cert == "" {
+		return nil, usagef("--key %s given without --cert: a client key needs its certificate (--cert or STRATA_CERT)", a.g.key)
+	}
 	cli, err := etcdprov.NewClient(etcdprov.ClientConfig{
 		Endpoints:   eps,
 		DialTimeout: a.g.dialTimeout,
@@ -112,49 +117,72 @@ func (a *app) connect(ctx context.Context, needPrefix bool) (*session, error) {
 // checkReachable asks every endpoint for its status, in parallel, within
 // the dial timeout. clientv3 does not block on dial, so without this an
 // unreachable cluster would show only at the first request's deadline.
+// Each endpoint is also probed with a plain TCP connection, so that when
+// every one of them is refused or does not resolve, that is said at once
+// rather than after the dial timeout.
 func checkReachable(ctx context.Context, cli *clientv3.Client, g globals) error {
-	ctx, cancel := context.WithTimeout(ctx, g.dialTimeout)
-	defer cancel()
+	dctx, cancel := context.WithTimeoutCause(ctx, g.dialTimeout, &timeoutCause{"--dial-timeout", g.dialTimeout})
+	defer cancel() // ends the calls still running
 	eps := cli.Endpoints()
-	errs := make([]error, len(eps))
-	ok := make(chan struct{}, len(eps))
-	var wg sync.WaitGroup
+	type result struct {
+		i      int
+		status bool // from Status, else from probe
+		err    error
+	}
+	results := make(chan result, 2*len(eps))
 	for i, ep := range eps {
-		wg.Add(1)
 		go func() {
-			defer wg.Done()
-			_, err := cli.Status(ctx, ep)
-			errs[i] = err
-			if err == nil {
-				ok <- struct{}{}
-			}
+			_, err := cli.Status(dctx, ep)
+			results <- result{i, true, err}
 		}()
+		go func() { results <- result{i, false, probe(dctx, ep)} }()
 	}
-	done := make(chan struct{})
-	go func() { wg.Wait(); close(done) }()
-	select {
-	case <-ok:
-		return nil // one answer is enough; the others finish on cancel
-	case <-done:
-	}
-	select {
-	case <-ok:
-		return nil
-	default:
-	}
-	for _, err := range errs {
-		if etcdprov.ErrorIsAuth(err) {
-			return fmt.Errorf("etcd [%s]: permission denied: %w", strings.Join(eps, ","), err)
+	statusErrs := make([]error, len(eps))
+	probeErrs := make([]error, len(eps)) // refused, no such host, ...
+	statusLeft, probed := len(eps), 0
+	for statusLeft > 0 && probed < len(eps) {
+		r := <-results
+		switch {
+		case r.status && r.err == nil:
+			return nil // one answer is enough
+		case r.status:
+			statusErrs[r.i] = r.err
+			statusLeft--
+		case r.err != nil:
+			probeErrs[r.i] = r.err
+			probed++
 		}
 	}
-	if ctx.Err() != nil && errors.Is(context.Cause(ctx), context.DeadlineExceeded) {
+	name := "etcd [" + strings.Join(eps, ",") + "]"
+	for _, err := range statusErrs {
+		if etcdprov.ErrorIsAuth(err) {
+			return fmt.Errorf("%s: permission denied: %w", name, err)
+		}
+	}
+	if probed == len(eps) {
+		return fmt.Errorf("%s: unreachable: %w", name, errors.Join(probeErrs...))
+	}
+	var tc *timeoutCause
+	if dctx.Err() != nil && errors.As(context.Cause(dctx), &tc) {
+		if tc.flag != "--dial-timeout" {
+			return fmt.Errorf("%s: no endpoint answered within %s %v (0: no limit)", name, tc.flag, tc.d)
+		}
 		hint := ""
 		if strings.HasPrefix(eps[0], "https://") {
 			hint = "; or the TLS handshake failed: check --cacert, --cert and --key"
 		}
-		return fmt.Errorf("etcd [%s]: unreachable: no endpoint answered within %v (--dial-timeout)%s", strings.Join(eps, ","), g.dialTimeout, hint)
+		var refused []string
+		for _, err := range probeErrs {
+			if err != nil {
+				refused = append(refused, err.Error())
+			}
+		}
+		if len(refused) > 0 {
+			hint += "; " + strings.Join(refused, "; ")
+		}
+		return fmt.Errorf("%s: unreachable: no endpoint answered within %v (--dial-timeout)%s", name, g.dialTimeout, hint)
 	}
-	return fmt.Errorf("etcd [%s]: unreachable: %w", strings.Join(eps, ","), errors.Join(errs...))
+	return fmt.Errorf("%s: unreachable: %w", name, errors.Join(statusErrs...))
 }
 
 // close releases the client.
@@ -177,10 +205,15 @@ func (s *session) writer(schemaDoc []byte, noCheck bool) *config.RawWriter {
 	return w
 }
 
-// withTimeout bounds the etcd requests of one command.
+// withTimeout bounds the etcd requests of one command by
+// --command-timeout (0: no limit).
 func (a *app) withTimeout(ctx context.Context) (context.Context, context.CancelFunc) {
+	var cancel context.CancelFunc
 	if a.g.commandTimeout <= 0 {
-		return context.WithCancel(ctx)
+		ctx, cancel = context.WithCancel(ctx)
+	} else {
+		ctx, cancel = context.WithTimeoutCause(ctx, a.g.commandTimeout, &timeoutCause{"--command-timeout", a.g.commandTimeout})
 	}
-	return context.WithTimeout(ctx, a.g.commandTimeout)
+	a.cmdCtx = ctx
+	return ctx, cancel
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -178,6 +179,12 @@ func (a *app) validate(ctx context.Context, doc map[string]any, file, schemaFile
 		var err error
 		if si, err = readSchemaFile(schemaFile); err != nil {
 			return err
+		}
+	}
+	if si != nil && a.g.prefix == "" {
+		if masked := schema.MaskedPaths(doc, si.secrets); len(masked) > 0 {
+			return usagef("%s is %q (keep the current secret): give --prefix (or STRATA_PREFIX) to read the current value from etcd, or write the value itself",
+				strings.Join(masked, ", "), schema.Masked)
 		}
 	}
 	// etcd is needed for the published schema, and for the current

@@ -21,6 +21,7 @@ type app struct {
 	stdout io.Writer
 	stderr io.Writer
 	g      globals
+	cmdCtx context.Context // the command's context, bounded by --command-timeout
 }
 
 // globals are the flags every command has.
@@ -90,6 +91,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	if isCobraUsage(err) {
 		err = &usageError{err}
 	}
+	err = a.explain(err)
 	if etcdprov.ErrorIsAuth(err) {
 		if user, _, _ := strings.Cut(a.g.user, ":"); user != "" && !strings.Contains(err.Error(), strconv.Quote(user)) {
 			err = fmt.Errorf("%w (as etcd user %q)", err, user)

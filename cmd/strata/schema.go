@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/strataconf/strata/config"
+	"github.com/strataconf/strata/schema"
 )
 
 func (a *app) schemaCommand() *cobra.Command {
@@ -84,6 +85,13 @@ hand-written schemas.`,
 			}
 			if err != nil {
 				return err
+			}
+			name := file
+			if file == "-" {
+				name = "stdin"
+			}
+			if _, err := schema.Compile(doc); err != nil {
+				return fmt.Errorf("%s: %w", name, schemaError(err, name))
 			}
 			return a.publishSchema(cmd.Context(), doc, &wf, force)
 		},

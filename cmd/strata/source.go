@@ -33,7 +33,7 @@ func readSchemaFile(path string) (*schemaInfo, error) {
 	}
 	sch, err := schema.Compile(doc)
 	if err != nil {
-		return nil, fmt.Errorf("--schema %s: %w", path, err)
+		return nil, fmt.Errorf("--schema %s: %w", path, schemaError(err, path))
 	}
 	return &schemaInfo{doc: doc, from: path, secrets: sch.SecretPaths()}, nil
 }
@@ -53,7 +53,7 @@ func loadSchema(ctx context.Context, w *config.RawWriter, file, key string) (*sc
 	}
 	sch, err := schema.Compile(doc)
 	if err != nil {
-		return nil, fmt.Errorf("the schema published at %s does not compile: %w", key, err)
+		return nil, fmt.Errorf("the schema published at %s does not compile: %w", key, schemaError(err, key))
 	}
 	return &schemaInfo{doc: doc, from: key, secrets: sch.SecretPaths()}, nil
 }
