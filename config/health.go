@@ -8,8 +8,9 @@ import (
 
 // Health is the state of a Config, for load balancers and operators.
 type Health struct {
-	// Status is "ok" or "degraded": started from the snapshot file and
-	// etcd not reached yet, or the etcd watch is down.
+	// Status is "ok" or "degraded": started from the snapshot file and no
+	// content read from etcd is in force yet (etcd not reached, or what
+	// it holds was rejected), or the etcd watch is down.
 	Status string `json:"status"`
 	// Reason says why the status is degraded.
 	Reason string `json:"reason,omitempty"`
@@ -19,8 +20,8 @@ type Health struct {
 	// or WithMetrics), within about 100 ms of a change.
 	Revision int64 `json:"revision"`
 	Version  int64 `json:"version"`
-	// Source is "etcd", "snapshot" (started from the snapshot file, etcd
-	// not reached yet) or "" without an etcd layer.
+	// Source is "etcd", "snapshot" (the etcd content in force came from
+	// the snapshot file) or "" without an etcd layer.
 	Source string `json:"source,omitempty"`
 	// Etcd is the state of the watch; nil without an etcd layer.
 	Etcd *EtcdHealth `json:"etcd,omitempty"`
@@ -63,6 +64,8 @@ func (c *Config[T]) Health() Health {
 		h.Etcd.LastError = st.LastError.Error()
 	}
 	switch {
+	case c.degraded.Load() && st.Watching:
+		h.Status, h.Source, h.Reason = "degraded", "snapshot", "etcd content rejected (see last_error): serving the snapshot file"
 	case c.degraded.Load():
 		h.Status, h.Source, h.Reason = "degraded", "snapshot", "etcd unreachable: serving the snapshot file"
 	case c.opts.watchEtcd && !st.Watching:

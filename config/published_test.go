@@ -3,11 +3,14 @@ package config_test
 import (
 	"context"
 	"encoding/json"
+	"net/http"
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/strataconf/strata/config"
+	"github.com/strataconf/strata/internal/etcdtest"
 )
 
 type Req struct {
@@ -69,4 +72,70 @@ func TestSnapshotFileAndRecordFollowThePublishedSnapshot(t *testing.T) {
 		ins, err := config.Instances(context.Background(), cli, p)
 		return err == nil && len(ins) == 1 && ins[0].AppliedRevision == rev && ins[0].RejectedRevision != rev
 	})
+}
+
+// Defect: a start from the snapshot file stayed degraded for good when the
+// first content read from etcd could not be used, although later revisions
+// applied.
+func TestDegradedClearedByALaterRevision(t *testing.T) {
+	c := etcdtest.New(t)
+	cli := c.Client(t)
+	p := "/strata/degraded"
+	file := filepath.Join(t.TempDir(), "snap.json")
+	rev := put(t, cli, p, "pool", "1")
+	cfg, err := config.Load[Ops](context.Background(), config.WithEtcd(cli, p), config.WithSnapshotFile(file))
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the snapshot file", func() bool { got, _ := snapshotOf(t, file); return got == rev })
+	cfg.Close()
+	put(t, cli, p, "extra.yaml", "a: [1\n") // malformed: etcd's content cannot be read
+
+	c.Members[0].Stop(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	cfg, err = config.Load[Ops](ctx, config.WithEtcd(cli, p), config.WithSnapshotFile(file), config.WithStartup(config.FromSnapshot()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cfg.Close()
+	r := record(cfg)
+	if code, h := healthOf(t, cfg.HealthHandler()); code != http.StatusServiceUnavailable || h.Source != "snapshot" {
+		t.Fatalf("health from the snapshot: %d %+v", code, h)
+	}
+	c.Members[0].Restart(t)
+	r.wait(t, "the malformed document's rejection", func(_ []config.Change[Ops], errs []error) bool { return len(errs) == 1 })
+	if code, h := healthOf(t, cfg.HealthHandler()); code != http.StatusServiceUnavailable || h.Source != "snapshot" {
+		t.Fatalf("health while etcd's content is unreadable: %d %+v", code, h)
+	}
+	w := c.Client(t)
+	if _, err := w.Delete(context.Background(), p+"/data/extra.yaml"); err != nil {
+		t.Fatal(err)
+	}
+	last := put(t, w, p, "pool", "3")
+	r.wait(t, "pool 3", func(ch []config.Change[Ops], _ []error) bool { return len(ch) > 0 && ch[len(ch)-1].New.Pool == 3 })
+	waitFor(t, "health ok", func() bool {
+		code, h := healthOf(t, cfg.HealthHandler())
+		return code == http.StatusOK && h.Source == "etcd" && h.Revision == last
+	})
+}
+
+// Defect: right after Load returned, Health was 503 "etcd watch is down"
+// until the watch goroutine had started. A readiness probe must see ok
+// once Load has returned with etcd reachable.
+func TestHealthOKRightAfterLoad(t *testing.T) {
+	cli := client(t)
+	p := prefix(t)
+	put(t, cli, p, "pool", "1")
+	for i := range 20 {
+		cfg, err := config.Load[Ops](context.Background(), config.WithEtcd(cli, p))
+		if err != nil {
+			t.Fatal(err)
+		}
+		code, h := healthOf(t, cfg.HealthHandler())
+		cfg.Close()
+		if code != http.StatusOK {
+			t.Fatalf("load %d: health right after Load: %d %+v", i, code, h)
+		}
+	}
 }

@@ -14,12 +14,11 @@ import (
 
 // update is new content for one source, delivered to the reload loop.
 type update struct {
-	src         int                     // index into Config.srcs
-	read        func() (*source, error) // builds the source's new content; runs on the loop
-	resync      bool                    // the etcd watch re-read the prefix after compaction
-	reconnected bool                    // first etcd content after starting from the snapshot
-	received    time.Time               // when the source delivered it
-	revision    int64                   // etcd revision of the content; etcd only
+	src      int                     // index into Config.srcs
+	read     func() (*source, error) // builds the source's new content; runs on the loop
+	resync   bool                    // the etcd watch re-read the prefix after compaction
+	received time.Time               // when the source delivered it
+	revision int64                   // etcd revision of the content; etcd only
 }
 
 // start launches the watchers of every source that can change, the status
@@ -35,6 +34,11 @@ func (c *Config[T]) start(etcdData *etcdprov.Data) {
 			c.goroutine(func() { c.statusLoop(ctx) })
 			if !c.opts.watchEtcd {
 				continue
+			}
+			if !c.fromSnapshot {
+				// Load has just read etcd: the watch counts as up from
+				// now on, not from when its goroutine gets to run.
+				c.etcd.Arm(etcdData)
 			}
 			c.goroutine(func() { c.watchEtcd(ctx, i, etcdData) })
 		case LayerFile:
@@ -73,7 +77,7 @@ func (c *Config[T]) watchEtcd(ctx context.Context, src int, from *etcdprov.Data)
 			d, err := c.etcd.Read(ctx)
 			if err == nil {
 				from = d
-				c.send(ctx, update{src: src, reconnected: true, received: time.Now(), revision: d.Revision,
+				c.send(ctx, update{src: src, received: time.Now(), revision: d.Revision,
 					read: func() (*source, error) { return etcdSource(l, d) }})
 				break
 			}
@@ -157,9 +161,6 @@ func (c *Config[T]) apply(u update) {
 	}
 	c.srcs = slices.Clone(c.srcs)
 	c.srcs[u.src] = s
-	if u.reconnected {
-		c.degraded.Store(false)
-	}
 	old := c.snap.Load()
 	snap, err := c.candidate(c.srcs)
 	if err != nil {
@@ -203,6 +204,9 @@ func (c *Config[T]) published() {
 		if s.layer != LayerEtcd {
 			continue
 		}
+		// Degraded until content read from etcd (not the snapshot file)
+		// is in force, however many revisions that takes.
+		c.degraded.Store(s.snapshot)
 		if c.cur.data == s.data && c.cur.fromSnapshot == s.snapshot && c.cur.rejectedRev != s.revision {
 			return // nothing the status goroutine shows changed
 		}

@@ -89,6 +89,14 @@ func (p *Provider) Connected() bool {
 	return false
 }
 
+// Arm marks the watch as running from from.Revision on, ahead of a call of
+// Watch on another goroutine: from now on State reports Watching (while the
+// connection is up), so that between a successful Read and the start of
+// the watch there is no moment in which the watch looks down.
+func (p *Provider) Arm(from *Data) {
+	p.state.update(func(s *WatchState) { s.Watching, s.Revision = true, from.Revision })
+}
+
 // Watch follows the prefix from from.Revision+1 until ctx is done and
 // returns ctx's error. For every etcd revision that touches a data key it
 // calls fn once with the full new data (all events of one revision, one
