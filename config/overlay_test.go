@@ -624,3 +624,38 @@ func TestPublishSchemaIsChecked(t *testing.T) {
 		t.Fatalf("history: %+v", hist)
 	}
 }
+
+// A secret inside a slice element never shows in a write's changes or in
+// History, whether the slice is one JSON text or index keys.
+func TestSecretInsideSliceMasked(t *testing.T) {
+	type Cred struct {
+		User  string `koanf:"user"`
+		Token string `koanf:"token" secret:"true"`
+	}
+	type App struct {
+		Creds []Cred `koanf:"creds"`
+	}
+	cli := client(t)
+	p := prefix(t)
+	w := mustWriter[App](t, cli, p)
+	ctx := context.Background()
+	rel, err := w.Update(ctx, func(a *App) error {
+		a.Creds = append(a.Creds, Cred{User: "ci", Token: "tok-hunter2-secret"})
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	put(t, cli, p, "creds/1/token", "tok-index-secret") // as index keys, around the writer
+	hist, err := w.History(ctx, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(hist) != 2 || !hist[0].Unrecorded || len(hist[0].Changes) != 1 || hist[0].Changes[0].New != config.Mask {
+		t.Fatalf("history: %+v", hist)
+	}
+	all := fmt.Sprintf("%+v %+v", rel, hist)
+	if strings.Contains(all, "hunter2") || strings.Contains(all, "tok-index-secret") {
+		t.Fatalf("a secret shows: %s", all)
+	}
+}
