@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"strings"
+	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"golang.org/x/term"
@@ -46,6 +47,9 @@ func (g *globals) credentials(stdin io.Reader, stderr io.Writer) (user, password
 	user, password, hasPassword := strings.Cut(g.user, ":")
 	if user == "" {
 		return "", "", usagef("--user %q has no user name", g.user)
+	}
+	if hasPassword && g.password != "" {
+		return "", "", usagef("--user %q includes a password and --password gives one too (or STRATA_PASSWORD is set): give it once", user+":...")
 	}
 	if !hasPassword {
 		password = g.password
@@ -88,6 +92,9 @@ func (a *app) connect(ctx context.Context, needPrefix bool) (*session, error) {
 	}
 	if a.g.dialTimeout <= 0 {
 		return nil, usagef("--dial-timeout must be positive, not %v", a.g.dialTimeout)
+	}
+	if a.g.commandTimeout < 0 {
+		return nil, usagef("--command-timeout must be 0 (no limit) or positive, not %v", a.g.commandTimeout)
 	}
 	if a.g.cert != "" && a.g.key == "" {
 		return nil, usagef("--cert %s given without --key: a client certificate needs its private key (--key or STRATA_KEY)", a.g.cert)
@@ -191,7 +198,7 @@ func (s *session) close() { s.cli.Close() }
 // writer returns a RawWriter on the prefix. schemaDoc, when set, replaces
 // the published schema; noCheck turns checking off.
 func (s *session) writer(schemaDoc []byte, noCheck bool) *config.RawWriter {
-	opts := []config.WriterOption{config.WithWriteTimeout(s.a.g.commandTimeout)}
+	opts := []config.WriterOption{config.WithWriteTimeout(s.a.requestTimeout())}
 	if schemaDoc != nil {
 		opts = append(opts, config.WithSchema(schemaDoc))
 	}
@@ -216,4 +223,17 @@ func (a *app) withTimeout(ctx context.Context) (context.Context, context.CancelF
 	}
 	a.cmdCtx = ctx
 	return ctx, cancel
+}
+
+// noLimit stands for "no limit" where a library takes a duration and
+// treats 0 as its own default.
+const noLimit = 100 * 365 * 24 * time.Hour
+
+// requestTimeout bounds each etcd request of a command: --command-timeout,
+// or no limit when it is 0.
+func (a *app) requestTimeout() time.Duration {
+	if a.g.commandTimeout <= 0 {
+		return noLimit
+	}
+	return a.g.commandTimeout
 }

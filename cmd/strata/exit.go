@@ -22,7 +22,8 @@ const (
 const exitCodesHelp = `Exit codes:
   0  success
   1  error (etcd unreachable, permission denied, not found, ...)
-  2  usage error (unknown command or flag, missing or extra arguments)
+  2  usage error (unknown command or flag, missing or extra arguments, a bad
+     PATH or flag value, conflicting flags)
   3  version conflict: the config changed since it was read (--expect-version, edit)
   4  validation failed: the config does not satisfy the schema`
 

@@ -2,7 +2,9 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -17,7 +19,7 @@ import (
 const maxChangesShown = 4
 
 func (a *app) historyCommand() *cobra.Command {
-	var n int
+	n := 20
 	cmd := &cobra.Command{
 		Use:   "history",
 		Short: "List the releases, newest first",
@@ -31,7 +33,7 @@ whose VERSION is -.`,
 			return a.history(cmd.Context(), n)
 		},
 	}
-	cmd.Flags().IntVarP(&n, "limit", "n", 20, "list at most this many releases (0: all that are kept)")
+	cmd.Flags().VarP(natural[int]{&n}, "limit", "n", "list at most this many releases (0: all that are kept)")
 	return cmd
 }
 
@@ -107,10 +109,58 @@ it. The restored content is checked against the schema like any write.`,
 				return usagef("VERSION %q: want a release number (1, 2, ...)", args[0])
 			}
 			return a.write(cmd.Context(), &wf, func(ctx context.Context, w *config.RawWriter) (*config.Release, error) {
-				return w.Rollback(ctx, n, wf.options()...)
+				rel, err := w.Rollback(ctx, n, wf.options()...)
+				if errors.Is(err, config.ErrNotFound) {
+					err = withKeptReleases(ctx, w, n, err)
+				}
+				return rel, err
 			})
 		},
 	}
 	wf.add(cmd, true)
 	return cmd
+}
+
+// withKeptReleases adds to the error of a rollback to a release that is
+// not found which releases are kept ("releases 3..7 are kept").
+func withKeptReleases(ctx context.Context, w *config.RawWriter, n int64, err error) error {
+	rels, herr := w.History(ctx, 0)
+	if herr != nil {
+		return err
+	}
+	var versions []int64
+	for _, r := range rels {
+		if !r.Unrecorded && r.Err == nil && r.Version > 0 {
+			versions = append(versions, r.Version)
+		}
+	}
+	slices.Sort(versions)
+	if slices.Contains(versions, n) {
+		return err // kept, yet not found: the error says why
+	}
+	switch len(versions) {
+	case 0:
+		return fmt.Errorf("%w; no releases are kept", err)
+	case 1:
+		return fmt.Errorf("%w; only release %d is kept", err, versions[0])
+	}
+	return fmt.Errorf("%w; releases %s are kept", err, versionRanges(versions))
+}
+
+// versionRanges renders sorted versions as "1..3, 5, 7..9".
+func versionRanges(vs []int64) string {
+	var parts []string
+	for i := 0; i < len(vs); {
+		j := i
+		for j+1 < len(vs) && vs[j+1] == vs[j]+1 {
+			j++
+		}
+		if j == i {
+			parts = append(parts, strconv.FormatInt(vs[i], 10))
+		} else {
+			parts = append(parts, fmt.Sprintf("%d..%d", vs[i], vs[j]))
+		}
+		i = j + 1
+	}
+	return strings.Join(parts, ", ")
 }

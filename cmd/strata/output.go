@@ -27,10 +27,10 @@ const (
 )
 
 // colour reports whether output to w may be coloured: w is a terminal
-// (a character device; golang.org/x/term is not in go.mod) and NO_COLOR is
-// not set.
+// (a character device) and NO_COLOR is not set to a non-empty value
+// (no-color.org: an empty NO_COLOR does not turn colour off).
 func colour(w io.Writer) bool {
-	if _, set := os.LookupEnv("NO_COLOR"); set {
+	if os.Getenv("NO_COLOR") != "" {
 		return false
 	}
 	f, ok := w.(*os.File)

@@ -71,7 +71,8 @@ Global flags fall back to environment variables: --endpoints to
 STRATA_ENDPOINTS then ETCDCTL_ENDPOINTS, and every other --flag-name to
 STRATA_FLAG_NAME (STRATA_PREFIX, STRATA_USER, STRATA_PASSWORD, STRATA_CACERT,
 STRATA_CERT, STRATA_KEY, STRATA_DIAL_TIMEOUT, STRATA_COMMAND_TIMEOUT).
-Colours are used only on a terminal and never when NO_COLOR is set.
+Colours are used only on a terminal and never when NO_COLOR is set to a
+non-empty value. --command-timeout 0 means no limit.
 
 ` + exitCodesHelp
 
@@ -124,12 +125,7 @@ func (a *app) rootCommand() *cobra.Command {
 		Long:          rootLong,
 		SilenceErrors: true,
 		SilenceUsage:  true,
-		Args: func(cmd *cobra.Command, args []string) error {
-			if len(args) > 0 {
-				return usagef("unknown command %q for %q", args[0], cmd.CommandPath())
-			}
-			return nil
-		},
+		Args:          noSubcommand,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return cmd.Help()
 		},
@@ -147,12 +143,16 @@ func (a *app) rootCommand() *cobra.Command {
 	f.StringVar(&a.g.cert, "cert", "", "client certificate for TLS (PEM file)")
 	f.StringVar(&a.g.key, "key", "", "client key for TLS (PEM file)")
 	f.DurationVar(&a.g.dialTimeout, "dial-timeout", 2*time.Second, "fail when no endpoint answers within this time")
-	f.DurationVar(&a.g.commandTimeout, "command-timeout", 10*time.Second, "bound the etcd requests of one command")
+	f.DurationVar(&a.g.commandTimeout, "command-timeout", 10*time.Second, "bound the etcd requests of one command (0: no limit)")
 
+	get, set, del := a.getCommand(), a.setCommand(), a.deleteCommand()
+	for _, c := range []*cobra.Command{get, set, del} {
+		c.Args = withPath(c.Args)
+	}
 	root.AddCommand(
-		a.getCommand(),
-		a.setCommand(),
-		a.deleteCommand(),
+		get,
+		set,
+		del,
 		a.pushCommand(),
 		a.diffCommand(),
 		a.validateCommand(),
@@ -193,6 +193,53 @@ func (a *app) applyEnv(cmd *cobra.Command) error {
 }
 
 // Argument checks that fail with usage errors.
+
+// noSubcommand is the Args of a command that only groups others: an
+// argument is an unknown command, with cobra's suggestions of the names
+// it may stand for.
+func noSubcommand(cmd *cobra.Command, args []string) error {
+	if len(args) == 0 {
+		return nil
+	}
+	err := usagef("unknown command %q for %q", args[0], cmd.CommandPath())
+	if cmd.SuggestionsMinimumDistance <= 0 {
+		cmd.SuggestionsMinimumDistance = 2 // cobra's default, which SuggestionsFor does not apply
+	}
+	if s := cmd.SuggestionsFor(args[0]); len(s) > 0 {
+		for i := range s {
+			s[i] = strconv.Quote(s[i])
+		}
+		err = usagef("unknown command %q for %q; did you mean %s?", args[0], cmd.CommandPath(), strings.Join(s, " or "))
+	}
+	return err
+}
+
+// withPath adds to args the check of a first argument that is a dotted
+// config PATH, as the writer checks it: a bad one is a usage error.
+func withPath(args cobra.PositionalArgs) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, a []string) error {
+		if err := args(cmd, a); err != nil {
+			return err
+		}
+		if len(a) > 0 {
+			return checkPath(a[0])
+		}
+		return nil
+	}
+}
+
+// checkPath checks a dotted config path (db.port).
+func checkPath(p string) error {
+	if p == "" || strings.Contains(p, "/") {
+		return usagef("PATH %q is not a dotted config path (like db.port)", p)
+	}
+	for _, s := range strings.Split(p, ".") {
+		if s == "" {
+			return usagef("PATH %q has an empty path segment (want a dotted config path like db.port)", p)
+		}
+	}
+	return nil
+}
 
 func exactArgs(n int, names ...string) cobra.PositionalArgs {
 	return func(cmd *cobra.Command, args []string) error {

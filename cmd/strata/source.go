@@ -180,7 +180,7 @@ func (wf *writeFlags) add(cmd *cobra.Command, expect bool) {
 	f.BoolVar(&wf.noCheck, "no-validate", false, "write without checking against any schema (readers reject invalid content)")
 	f.StringVar(&wf.schema, "schema", "", "check against (and mask by) this JSON Schema file instead of the one published at P/meta/schema")
 	if expect {
-		f.Int64Var(&wf.expect, "expect-version", 0, "write only if the newest release is this version (0: no release yet); else exit 3")
+		f.Var(natural[int64]{&wf.expect}, "expect-version", "write only if the newest release is this version (0: no release yet); else exit 3")
 	}
 }
 

@@ -5,8 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
+	"sync"
 
 	"github.com/spf13/cobra"
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"google.golang.org/grpc/connectivity"
 
 	"github.com/strataconf/strata/cmd/strata/internal/tree"
 	etcdprov "github.com/strataconf/strata/providers/etcd"
@@ -21,8 +25,10 @@ func (a *app) watchCommand() *cobra.Command {
 one line per changed path: "revision R + path: value" (added),
 "revision R ~ path: old → new" (changed) or "revision R - path: old"
 (deleted). Secret values are masked. Each line is flushed at once, so scripts
-can read them. A notice on stderr gives the revision the watch starts after.
-It runs until interrupted (SIGINT, SIGTERM) and then exits 0.`,
+can read them. A notice on stderr gives the revision the watch starts after,
+and one line on stderr says when the connection to etcd is lost and one when
+it is back (the changes made meanwhile are then printed). It runs until
+interrupted (SIGINT, SIGTERM) and then exits 0.`,
 		Args: maxArgs(0),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return a.watch(cmd.Context(), schemaFile)
@@ -44,7 +50,7 @@ func (a *app) watch(ctx context.Context, schemaFile string) error {
 	if err != nil {
 		return err
 	}
-	p := etcdprov.New(s.cli, s.layout.Prefix(), etcdprov.WithRequestTimeout(a.g.commandTimeout))
+	p := etcdprov.New(s.cli, s.layout.Prefix(), etcdprov.WithRequestTimeout(a.requestTimeout()))
 	d, err := p.Read(rctx)
 	if err != nil {
 		return err
@@ -53,16 +59,24 @@ func (a *app) watch(ctx context.Context, schemaFile string) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(a.stderr, "strata: watching %s after revision %d (interrupt to stop)\n", s.layout.Data(), d.Revision)
+	stderr := &lockedWriter{w: a.stderr}
+	fmt.Fprintf(stderr, "strata: watching %s after revision %d (interrupt to stop)\n", s.layout.Data(), d.Revision)
+	mctx, stopReport := context.WithCancel(ctx)
+	reported := make(chan struct{})
+	go func() {
+		defer close(reported)
+		reportConnection(mctx, s.cli, stderr)
+	}()
+	defer func() { stopReport(); <-reported }()
 	col := colour(a.stdout)
 	err = p.Watch(ctx, d, func(u etcdprov.Update) {
 		next, err := dataTexts(s.layout, u.Data)
 		if err != nil {
-			fmt.Fprintf(a.stderr, "strata: revision %d: %v\n", u.Data.Revision, err)
+			fmt.Fprintf(stderr, "strata: revision %d: %v\n", u.Data.Revision, err)
 			return
 		}
 		if u.Resync {
-			fmt.Fprintf(a.stderr, "strata: revision %d: history compacted, re-read the prefix\n", u.Data.Revision)
+			fmt.Fprintf(stderr, "strata: revision %d: history compacted, re-read the prefix\n", u.Data.Revision)
 		}
 		for _, c := range tree.Diff(prev, next, si.secrets) {
 			fmt.Fprintf(a.stdout, "revision %d ", u.Data.Revision)
@@ -75,6 +89,45 @@ func (a *app) watch(ctx context.Context, schemaFile string) error {
 		return nil // interrupted: the normal end
 	}
 	return err
+}
+
+// reportConnection writes a line to w when the client's connection to etcd
+// is lost (no endpoint usable: gRPC's TRANSIENT_FAILURE) and one when it is
+// back (READY), until ctx is done. clientv3 retries a broken watch by
+// itself, so without this a watch on a stopped cluster would be silent.
+func reportConnection(ctx context.Context, cli *clientv3.Client, w io.Writer) {
+	conn := cli.ActiveConnection()
+	if conn == nil {
+		return
+	}
+	eps := strings.Join(cli.Endpoints(), ",")
+	lost := false
+	for {
+		st := conn.GetState()
+		switch {
+		case !lost && st == connectivity.TransientFailure:
+			lost = true
+			fmt.Fprintf(w, "strata: connection to etcd [%s] lost; retrying (the changes made meanwhile are printed when it is back)\n", eps)
+		case lost && st == connectivity.Ready:
+			lost = false
+			fmt.Fprintf(w, "strata: connection to etcd [%s] is back\n", eps)
+		}
+		if !conn.WaitForStateChange(ctx, st) {
+			return // ctx is done
+		}
+	}
+}
+
+// lockedWriter serialises the writes of several goroutines.
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }
 
 // dataTexts is the leaf text of every path of d's tree.
