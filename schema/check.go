@@ -226,7 +226,10 @@ func isSecretNode(m map[string]any) bool {
 // otherwise the rule "anyOf" or "oneOf". Param is the keyword's value as
 // text: the bound, the pattern, the format, the wanted type, the enum values
 // joined by spaces, the forbidden "not" value. A value at or below a secret
-// property is never shown: Value is Masked and Secret is set.
+// property is never shown: Value is Masked and Secret is set. Nor is the
+// value of a key the schema does not allow (see Unknown), which may be a
+// mistyped secret: its failure ("additionalProperties") names the key, with
+// Value Masked and Secret set.
 func (s *Schema) Check(tree map[string]any) error {
 	var root any = map[string]any{}
 	if tree != nil {
@@ -359,10 +362,11 @@ func (s *Schema) flatten(e *jsonschema.ValidationError, root, doc any, base []st
 }
 
 // fieldError builds the FieldError for the value v at loc, masking it when
-// loc is, or lies under, a secret property.
+// loc is, or lies under, a secret property, or is a key the schema does not
+// allow (a mistyped secret key, "db.pasword", must not show its value).
 func (s *Schema) fieldError(loc []string, rule, param string, v any) FieldError {
 	f := FieldError{Path: joinTokens(loc), Rule: rule, Param: param}
-	if s.secretAt(loc) {
+	if s.hidden(loc) {
 		f.Value, f.Secret = Masked, true
 		return f
 	}
@@ -370,8 +374,8 @@ func (s *Schema) fieldError(loc []string, rule, param string, v any) FieldError 
 	return f
 }
 
-// maskBelow returns v with the values of secret properties below loc
-// replaced by Masked.
+// maskBelow returns v with the values of secret properties, and of keys
+// the schema does not allow, below loc replaced by Masked.
 func (s *Schema) maskBelow(v any, loc []string, depth int) any {
 	if depth > 64 {
 		return v
@@ -381,7 +385,7 @@ func (s *Schema) maskBelow(v any, loc []string, depth int) any {
 		c := make(map[string]any, len(v))
 		for k, e := range v {
 			l := concat(loc, []string{k})
-			if s.secretAt(l) {
+			if s.hidden(l) {
 				c[k] = Masked
 			} else {
 				c[k] = s.maskBelow(e, l, depth+1)
@@ -392,7 +396,7 @@ func (s *Schema) maskBelow(v any, loc []string, depth int) any {
 		c := make([]any, len(v))
 		for i, e := range v {
 			l := concat(loc, []string{strconv.Itoa(i)})
-			if s.secretAt(l) {
+			if s.hidden(l) {
 				c[i] = Masked
 			} else {
 				c[i] = s.maskBelow(e, l, depth+1)
@@ -420,6 +424,38 @@ func (s *Schema) secretAt(loc []string) bool {
 		next, _, _ := s.children(nodes, loc[i])
 		nodes = s.expand(next...)
 	}
+}
+
+// hidden reports whether the value at loc must not be shown: it is, or
+// lies under, a secret, or the schema does not allow it (see Unknown).
+func (s *Schema) hidden(loc []string) bool {
+	return s.secretAt(loc) || s.unknownAt(loc)
+}
+
+// Unknown reports whether the schema does not allow a value at the dotted
+// path (or "servers[0].host"): a key that no "properties" or
+// "patternProperties" names in an object closed by "additionalProperties"
+// (or "unevaluatedProperties") false, or a path below one. Such a key may be
+// a mistyped secret ("db.pasword" for "db.password"), so its value is
+// treated as possibly secret: Check never shows it, and neither should
+// other output. A key of an object the schema leaves open is not unknown.
+func (s *Schema) Unknown(path string) bool {
+	return s.unknownAt(pathSegments(path))
+}
+
+func (s *Schema) unknownAt(loc []string) bool {
+	nodes := s.expand(s.doc)
+	for i, key := range loc {
+		if len(nodes) == 0 || i > 256 {
+			return false // the schema says nothing below: allowed
+		}
+		next, named, closed := s.children(nodes, key)
+		if !named && closed {
+			return true
+		}
+		nodes = s.expand(next...)
+	}
+	return false
 }
 
 // objectsWithSchema returns the locations in doc of the objects that hold

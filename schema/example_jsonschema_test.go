@@ -108,11 +108,11 @@ func ExampleSchema_Check() {
 	tree["db"] = map[string]any{"host": "db.internal", "port": "5432", "password": "long-enough"}
 	fmt.Println(s.Check(tree))
 	// Output:
-	// invalid config: db.password: failed minLength=8 (value ******); db.port: failed maximum=65535 (value 70000); name: failed required (value ""); nmae: failed additionalProperties (value payments); servers.1: failed format=ipv4 (value 10.0.0)
+	// invalid config: db.password: failed minLength=8 (value ******); db.port: failed maximum=65535 (value 70000); name: failed required (value ""); nmae: failed additionalProperties (value ******); servers.1: failed format=ipv4 (value 10.0.0)
 	// db.password minLength "8" "******"
 	// db.port maximum "65535" "70000"
 	// name required "" ""
-	// nmae additionalProperties "" "payments"
+	// nmae additionalProperties "" "******"
 	// servers.1 format "ipv4" "10.0.0"
 	// [db.password]
 	// <nil>

@@ -83,7 +83,7 @@ type FieldError struct {
 	Rule   string // validator tag, e.g. "max", "required", "oneof"
 	Param  string // the rule's parameter, e.g. "65535"; empty if none
 	Value  string // the rejected value rendered with %v, or Masked when Secret
-	Secret bool   // the field, or a struct field above it, is tagged `secret:"true"`
+	Secret bool   // the field, or a struct field above it, is tagged `secret:"true"` (Check: the path is secret, or one the schema does not allow)
 }
 
 // String returns e.g. "db.port: failed max=65535 (value 70000)". The value

@@ -5,11 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"path/filepath"
 	"strings"
 
 	"github.com/spf13/cobra"
 
 	"github.com/strataconf/strata/cmd/strata/internal/tree"
+	"github.com/strataconf/strata/codec"
 	"github.com/strataconf/strata/config"
 	etcdprov "github.com/strataconf/strata/providers/etcd"
 	"github.com/strataconf/strata/schema"
@@ -132,7 +134,7 @@ func (a *app) diff(ctx context.Context, doc map[string]any, schemaFile string) e
 	if err != nil {
 		return err
 	}
-	printDiff(a.stdout, keyChanges(rel.Changes), colour(a.stdout))
+	printDiff(a.stdout, hideUnknown(keyChanges(rel.Changes), si.doc), colour(a.stdout))
 	if len(rel.Changes) == 0 {
 		fmt.Fprintln(a.stdout, "no changes")
 	} else {
@@ -217,6 +219,55 @@ func (a *app) validate(ctx context.Context, doc map[string]any, file, schemaFile
 	}
 	fmt.Fprintf(a.stdout, "%s is valid against the schema of %s\n", file, si.from)
 	return nil
+}
+
+// hideUnknown masks the values of the keys the schema does not allow (a
+// mistyped secret key, db.pasword, is possibly secret), and of documents
+// that hold one.
+func hideUnknown(lines []diffLine, schemaDoc []byte) []diffLine {
+	if schemaDoc == nil {
+		return lines
+	}
+	sch, err := schema.Compile(schemaDoc)
+	if err != nil {
+		return lines
+	}
+	out := make([]diffLine, len(lines))
+	for i, l := range lines {
+		if unknownIn(sch, l.path, l.old) || unknownIn(sch, l.path, l.new) {
+			if l.old != "" {
+				l.old = tree.Mask
+			}
+			if l.new != "" {
+				l.new = tree.Mask
+			}
+		}
+		out[i] = l
+	}
+	return out
+}
+
+// unknownIn reports whether the leaf at path, or the document key path
+// holding text, is or holds a key the schema does not allow.
+func unknownIn(sch *schema.Schema, path, text string) bool {
+	c, isDoc := codec.ForPath(path)
+	if !isDoc {
+		return sch.Unknown(path)
+	}
+	if text == "" {
+		return false
+	}
+	doc, err := c.Unmarshal([]byte(text))
+	if err != nil {
+		return false
+	}
+	mount := strings.ReplaceAll(strings.TrimSuffix(path, filepath.Ext(path)), "/", ".")
+	for p := range tree.Flatten(doc) {
+		if sch.Unknown(strings.TrimPrefix(mount+"."+p, ".")) {
+			return true
+		}
+	}
+	return false
 }
 
 // masksSecret reports whether doc gives a secret path as the mask.
