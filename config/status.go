@@ -130,15 +130,22 @@ func (c *Config[T]) follow(ctx context.Context, s status) {
 	version := s.data.Version
 	if !s.fromSnapshot {
 		v, err := c.etcd.Version(ctx, s.data.Revision)
-		if err != nil {
-			if ctx.Err() == nil {
-				c.log.Warn("config: read release version", "revision", s.data.Revision, "err", err)
-			}
-			return
+		switch {
+		case ctx.Err() != nil:
+			return // closing
+		case err != nil:
+			// The snapshot file is written anyway (an unreachable etcd
+			// is when it matters most), with the version last known; a
+			// later revision brings the version up to date.
+			version = c.version.Load()
+			c.log.Warn("config: read release version", "revision", s.data.Revision, "err", err, "assumed", version)
+		default:
+			version = v
+			c.version.Store(version)
 		}
-		version = v
+	} else {
+		c.version.Store(version)
 	}
-	c.version.Store(version)
 	if c.opts.snapshotFile != "" && !s.fromSnapshot {
 		if err := writeSnapshotFile(c.opts.snapshotFile, c.etcd.Layout(), s.data, version); err != nil {
 			c.log.Error("config: write snapshot file", "file", c.opts.snapshotFile, "err", err)

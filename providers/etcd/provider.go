@@ -5,11 +5,13 @@ package etcd
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
 	"time"
 
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
@@ -78,7 +80,9 @@ func (p *Provider) Read(ctx context.Context) (*Data, error) {
 }
 
 // Version returns the release version (the value of the guard key) as of
-// revision rev (0: the newest). It is 0 before the first release.
+// revision rev (0: the newest). It is 0 before the first release. When rev
+// has been compacted, the newest value answers if the guard key has not
+// changed since rev; otherwise the error wraps rpctypes.ErrCompacted.
 func (p *Provider) Version(ctx context.Context, rev int64) (int64, error) {
 	ctx, cancel := context.WithTimeout(ctx, p.timeout)
 	defer cancel()
@@ -87,6 +91,12 @@ func (p *Provider) Version(ctx context.Context, rev int64) (int64, error) {
 		opts = append(opts, clientv3.WithRev(rev))
 	}
 	resp, err := p.cli.Get(ctx, p.layout.Version(), opts...)
+	if errors.Is(err, rpctypes.ErrCompacted) {
+		resp, err = p.cli.Get(ctx, p.layout.Version())
+		if err == nil && len(resp.Kvs) > 0 && resp.Kvs[0].ModRevision > rev {
+			return 0, p.wrap(fmt.Sprintf("read %s at revision %d", p.layout.Version(), rev), rpctypes.ErrCompacted)
+		}
+	}
 	if err != nil {
 		return 0, p.wrap("read "+p.layout.Version(), err)
 	}
