@@ -118,13 +118,26 @@ func (a *app) commandTimedOut() *timeoutCause {
 	return nil
 }
 
-// probe opens a TCP connection to an endpoint to tell at once the
-// failures that waiting for the dial timeout would not change: a host name
-// that does not exist, a refused connection, no route. It returns nil when
-// it cannot tell (the connection opens, or the endpoint is not host:port).
+// probeDelay is how long probe waits before it dials: a cluster that
+// answers within it is never probed, so servers do not log the probe's
+// bare connection (with TLS, a handshake that never comes).
+const probeDelay = 100 * time.Millisecond
+
+// probe opens a TCP connection to an endpoint to tell, soon, the failures
+// that waiting for the dial timeout would not change: a host name that does
+// not exist, a refused connection, no route. It returns nil when it cannot
+// tell (the connection opens, the endpoint is not host:port, or ctx ends
+// first).
 func probe(ctx context.Context, ep string) error {
 	hostport := endpointHostPort(ep)
 	if hostport == "" {
+		return nil
+	}
+	t := time.NewTimer(probeDelay)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-ctx.Done():
 		return nil
 	}
 	var d net.Dialer

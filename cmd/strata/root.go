@@ -146,9 +146,9 @@ func (a *app) rootCommand() *cobra.Command {
 	f.DurationVar(&a.g.commandTimeout, "command-timeout", 10*time.Second, "bound the etcd requests of one command (0: no limit)")
 
 	get, set, del := a.getCommand(), a.setCommand(), a.deleteCommand()
-	for _, c := range []*cobra.Command{get, set, del} {
-		c.Args = withPath(c.Args)
-	}
+	get.Args = withPath(get.Args, true) // get "" is the whole tree, as get
+	set.Args = withPath(set.Args, false)
+	del.Args = withPath(del.Args, false)
 	root.AddCommand(
 		get,
 		set,
@@ -216,12 +216,13 @@ func noSubcommand(cmd *cobra.Command, args []string) error {
 
 // withPath adds to args the check of a first argument that is a dotted
 // config PATH, as the writer checks it: a bad one is a usage error.
-func withPath(args cobra.PositionalArgs) cobra.PositionalArgs {
+// allowEmpty accepts "".
+func withPath(args cobra.PositionalArgs, allowEmpty bool) cobra.PositionalArgs {
 	return func(cmd *cobra.Command, a []string) error {
 		if err := args(cmd, a); err != nil {
 			return err
 		}
-		if len(a) > 0 {
+		if len(a) > 0 && (a[0] != "" || !allowEmpty) {
 			return checkPath(a[0])
 		}
 		return nil
