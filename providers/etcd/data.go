@@ -22,36 +22,57 @@ type Data struct {
 
 // Tree builds the nested configuration tree of d under layout l. Leaf keys
 // give string values; document keys are parsed and mounted at their path.
-// Within the etcd layer a leaf key wins over a document value at the same
-// path, and a deeper key wins over a shallower one. sources maps every flat
-// leaf path ("db.port") to the etcd key it came from.
+// Within the etcd layer a deeper key wins over a shallower one, whether each
+// is a leaf or a document (a leaf a/b/c over the value at b.c of a.yaml, a
+// document a/b.yaml over the leaf a), and at the same path a leaf key wins
+// over a document. sources maps every flat leaf path ("db.port") to the
+// etcd key it came from.
 //
 // Keys that do not fit the layout and documents that do not parse make Tree
 // fail with an error (errors.Join of *KeyError, one per key): the tree as a
 // whole is not trustworthy then.
 func (d *Data) Tree(l Layout) (tree map[string]any, sources map[string]string, err error) {
-	keys := make([]string, 0, len(d.KVs))
-	for k := range d.KVs {
-		keys = append(keys, k)
+	type mountKey struct {
+		key   string
+		entry Entry
+		depth int
 	}
-	sort.Strings(keys)
-
-	tree = make(map[string]any)
-	sources = make(map[string]string)
+	var mounts []mountKey
 	var errs []error
-	var leaves []Entry
-	var leafKeys []string
-	replaced := false // some mount replaced a leaf or a subtree
-	// Documents first, so that leaf keys override values inside documents.
-	for _, k := range keys {
+	for k := range d.KVs {
 		e, perr := l.Parse(k)
 		if perr != nil {
 			errs = append(errs, perr)
 			continue
 		}
+		depth := 0
+		if e.Path != "" {
+			depth = strings.Count(e.Path, ".") + 1
+		}
+		mounts = append(mounts, mountKey{key: k, entry: e, depth: depth})
+	}
+	// Shallower keys first, so that deeper ones override them; at one
+	// depth documents first, so that a leaf overrides a document at its
+	// own path.
+	sort.Slice(mounts, func(i, j int) bool {
+		a, b := mounts[i], mounts[j]
+		if a.depth != b.depth {
+			return a.depth < b.depth
+		}
+		if ad, bd := a.entry.Codec != nil, b.entry.Codec != nil; ad != bd {
+			return ad
+		}
+		return a.key < b.key
+	})
+
+	tree = make(map[string]any)
+	sources = make(map[string]string)
+	replaced := false // some mount replaced a leaf or a subtree
+	for _, m := range mounts {
+		e, k := m.entry, m.key
 		if e.Codec == nil {
-			leaves = append(leaves, e)
-			leafKeys = append(leafKeys, k)
+			replaced = mount(tree, e.Path, string(d.KVs[k])) || replaced
+			sources[e.Path] = k
 			continue
 		}
 		doc, perr := e.Codec.Unmarshal(d.KVs[k])
@@ -66,11 +87,8 @@ func (d *Data) Tree(l Layout) (tree map[string]any, sources map[string]string, e
 			sources[full] = k
 		}
 	}
-	for i, e := range leaves {
-		replaced = mount(tree, e.Path, string(d.KVs[leafKeys[i]])) || replaced
-		sources[e.Path] = leafKeys[i]
-	}
 	if len(errs) > 0 {
+		sort.Slice(errs, func(i, j int) bool { return errs[i].Error() < errs[j].Error() })
 		return nil, nil, errors.Join(errs...)
 	}
 	if replaced {

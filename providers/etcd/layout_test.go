@@ -51,6 +51,8 @@ func TestDataTree(t *testing.T) {
 		"/p/data/db/port":     []byte("2"), // a leaf wins over the document
 		"/p/data/name":        []byte("x"),
 		"/p/data/name/nested": []byte("y"), // deeper wins over shallower
+		"/p/data/svc":         []byte(`{"a":{"b":1}}`),
+		"/p/data/svc/a.yaml":  []byte("b: 2\n"), // a deeper document wins over a leaf
 	}}
 	tree, sources, err := d.Tree(l)
 	if err != nil {
@@ -60,7 +62,11 @@ func TestDataTree(t *testing.T) {
 	if db["host"] != "a" || db["port"] != "2" || tree["name"].(map[string]any)["nested"] != "y" {
 		t.Fatalf("tree %v", tree)
 	}
-	if sources["db.port"] != "/p/data/db/port" || sources["db.host"] != "/p/data/db.yaml" || sources["name"] != "" {
+	if svc := tree["svc"].(map[string]any)["a"].(map[string]any); svc["b"] != 2 {
+		t.Fatalf("tree %v", tree)
+	}
+	if sources["db.port"] != "/p/data/db/port" || sources["db.host"] != "/p/data/db.yaml" || sources["name"] != "" ||
+		sources["svc.a.b"] != "/p/data/svc/a.yaml" || sources["svc"] != "" {
 		t.Fatalf("sources %v", sources)
 	}
 	bad := &etcd.Data{KVs: map[string][]byte{"/p/data/a.yaml": []byte("a: [1"), "/p/data/b//c": []byte("1")}}
