@@ -10,11 +10,11 @@ package codec
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"path/filepath"
 	"strings"
 
-	kjson "github.com/knadh/koanf/parsers/json"
 	ktoml "github.com/knadh/koanf/parsers/toml/v2"
 	kyaml "github.com/knadh/koanf/parsers/yaml"
 	"go.yaml.in/yaml/v3"
@@ -24,8 +24,13 @@ import (
 //
 // Unmarshal returns a normalised tree (see the package documentation); empty
 // input gives an empty map. A malformed document, or one whose top level is
-// not a mapping, gives an error that wraps a *SyntaxError. Marshal writes
-// keys in sorted order, so equal maps give equal bytes.
+// not a mapping, gives an error that wraps a *SyntaxError. Numbers are kept
+// exactly: integers are int64 (uint64 above the int64 range; YAML gives int
+// where it fits), other numbers float64 only when that float is the very
+// number written; a document holding any other number (9007199254740993.5,
+// an integer beyond uint64) is refused with an error that names its path and
+// wraps ErrInexactNumber and a *SyntaxError, rather than rounded. Marshal
+// writes keys in sorted order, so equal maps give equal bytes.
 type Codec interface {
 	Unmarshal(b []byte) (map[string]any, error)
 	Marshal(m map[string]any) ([]byte, error)
@@ -60,7 +65,10 @@ func (jsonCodec) Unmarshal(b []byte) (map[string]any, error) {
 	if len(bytes.TrimSpace(b)) == 0 {
 		return map[string]any{}, nil
 	}
-	m, err := kjson.Parser().Unmarshal(b)
+	m, err := jsonParser{}.Unmarshal(b)
+	if errors.Is(err, ErrInexactNumber) {
+		return nil, &SyntaxError{Format: "json", Err: err}
+	}
 	if err != nil {
 		return nil, jsonError(b, err)
 	}
@@ -86,6 +94,9 @@ type yamlCodec struct{}
 func (yamlCodec) Unmarshal(b []byte) (map[string]any, error) {
 	m, err := kyaml.Parser().Unmarshal(b)
 	if err == nil {
+		if err := checkYAMLNumbers(b); err != nil {
+			return nil, err
+		}
 		return normalise("yaml", m)
 	}
 	// A top level that is not a string-keyed mapping fails to decode into

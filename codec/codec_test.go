@@ -75,7 +75,7 @@ func TestUnmarshalNormalises(t *testing.T) {
 		{"yaml nested", codec.YAML, "a:\n  b:\n    - c: 1\n",
 			map[string]any{"a": map[string]any{"b": []any{map[string]any{"c": 1}}}}},
 		{"json", codec.JSON, `{"a": {"b": [1, "x", true, null]}}`,
-			map[string]any{"a": map[string]any{"b": []any{1.0, "x", true, nil}}}},
+			map[string]any{"a": map[string]any{"b": []any{int64(1), "x", true, nil}}}},
 		{"toml", codec.TOML, "a = 1\n[b]\nc = [1, 2]\n[[d]]\ne = 'x'\n",
 			map[string]any{"a": int64(1), "b": map[string]any{"c": []any{int64(1), int64(2)}}, "d": []any{map[string]any{"e": "x"}}}},
 	}
