@@ -66,6 +66,9 @@ func (a *app) history(ctx context.Context, n int) error {
 		case r.Err != nil:
 			when, msg = "", "(corrupt record: "+r.Err.Error()+")"
 		}
+		if r.Schema != "" {
+			changes = strings.TrimSpace(changes + " (schema " + r.Schema[:min(len(r.Schema), len("sha256:")+12)] + ")")
+		}
 		if len(r.Outside) > 0 {
 			changes = strings.TrimSpace(changes + " (outside strata before it: " + changeSummary(r.Outside) + ")")
 		}
