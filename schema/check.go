@@ -941,3 +941,61 @@ func concat(a, b []string) []string {
 }
 
 func joinTokens(loc []string) string { return strings.Join(loc, ".") }
+
+// CheckDocument checks the shapes of a document's values (a tree as a
+// codec parses a YAML, JSON or TOML document) before they become leaf
+// text: a list or an object where the schema's "type" does not allow it
+// fails "type". Leaf text would turn it into JSON text, which a "string"
+// field accepts as a string, so without this check a list pushed for a
+// string field would be stored as its JSON text; codec.Bind refuses a list
+// for a string field. A mapping with keys exactly "0".."n-1" counts as a
+// list, as in Check. Only the shapes are checked: use Check on the
+// resulting configuration for everything else. The error, if any, is a
+// *ValidationError whose values are masked as in Check.
+func (s *Schema) CheckDocument(doc map[string]any) error {
+	var fields []FieldError
+	var walk func(v any, nodes []map[string]any, loc []string, depth int)
+	walk = func(v any, nodes []map[string]any, loc []string, depth int) {
+		if depth > 256 || len(nodes) == 0 {
+			return
+		}
+		var types []string
+		for _, n := range nodes {
+			for _, t := range s.types(n) {
+				if !containsString(types, t) {
+					types = append(types, t)
+				}
+			}
+		}
+		var keys []string
+		switch x := v.(type) {
+		case map[string]any:
+			_, isSeq := indexMapping(x)
+			if len(loc) > 0 && len(types) > 0 && !hasType(types, "object") && !(isSeq && hasType(types, "array")) {
+				fields = append(fields, s.fieldError(loc, "type", strings.Join(types, "|"), normalize(x)))
+				return
+			}
+			keys = sortedKeys(x)
+		case []any:
+			if len(types) > 0 && !hasType(types, "array") {
+				fields = append(fields, s.fieldError(loc, "type", strings.Join(types, "|"), normalize(x)))
+				return
+			}
+			for i := range x {
+				keys = append(keys, strconv.Itoa(i))
+			}
+		default:
+			return
+		}
+		for _, k := range keys {
+			next, _, _ := s.children(nodes, k)
+			walk(valueAt(v, []string{k}), s.expand(next...), concat(loc, []string{k}), depth+1)
+		}
+	}
+	walk(doc, s.expand(s.doc), nil, 0)
+	if len(fields) == 0 {
+		return nil
+	}
+	sort.SliceStable(fields, func(i, j int) bool { return fields[i].Path < fields[j].Path })
+	return &ValidationError{Fields: fields}
+}

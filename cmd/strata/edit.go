@@ -122,6 +122,11 @@ func (a *app) edit(ctx context.Context, wf *writeFlags) error {
 	if err != nil {
 		return keep(fmt.Errorf("%s: %w", path, err))
 	}
+	if !wf.noCheck {
+		if err := checkShapes(cur.schema, doc, path); err != nil {
+			return keep(err)
+		}
+	}
 
 	wctx, cancel := a.withTimeout(ctx)
 	defer cancel()

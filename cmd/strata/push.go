@@ -57,6 +57,11 @@ func (a *app) push(ctx context.Context, doc map[string]any, wf *writeFlags) erro
 		if err != nil {
 			return nil, err
 		}
+		if !wf.noCheck {
+			if err := checkShapes(si, doc, ""); err != nil {
+				return nil, err
+			}
+		}
 		return replaceWith(ctx, w, a.layout(), doc, si.secrets, nil, wf.options()...)
 	})
 }
@@ -143,6 +148,9 @@ func (a *app) diff(ctx context.Context, doc map[string]any, schemaFile string) e
 	if si.doc == nil {
 		return nil
 	}
+	if err := checkShapes(si, doc, ""); err != nil {
+		return err
+	}
 	_, err = replaceWith(ctx, s.writer(schemaDoc, false), s.layout, doc, si.secrets, nil, config.DryRun())
 	return err
 }
@@ -209,6 +217,9 @@ func (a *app) validate(ctx context.Context, doc map[string]any, file, schemaFile
 		if cur, _, _, err = w.Read(ctx); err != nil {
 			return err
 		}
+	}
+	if err := checkShapes(si, doc, file); err != nil {
+		return err
 	}
 	content, err := tree.Build(l, doc, cur, si.secrets)
 	if err != nil {
@@ -286,7 +297,27 @@ func checkContent(l etcdprov.Layout, content config.Content, si *schemaInfo, fil
 	if err != nil {
 		return fmt.Errorf("%w: %w", config.ErrInvalid, err)
 	}
-	err = sch.Check(tr)
+	return invalidOf(sch.Check(tr), file)
+}
+
+// checkShapes refuses, as invalid, a list or an object in doc where the
+// schema wants a string (or another scalar): it would be written as JSON
+// text, which a string field accepts, while readers bind a string.
+func checkShapes(si *schemaInfo, doc map[string]any, file string) error {
+	if si == nil || si.doc == nil {
+		return nil
+	}
+	sch, err := schema.Compile(si.doc)
+	if err != nil {
+		return fmt.Errorf("schema of %s: %w", si.from, err)
+	}
+	return invalidOf(sch.CheckDocument(doc), file)
+}
+
+// invalidOf turns a *schema.ValidationError of the document file into a
+// *config.InvalidError naming each failing path; other errors are returned
+// as they are.
+func invalidOf(err error, file string) error {
 	var ve *schema.ValidationError
 	if !errors.As(err, &ve) {
 		return err
@@ -301,7 +332,7 @@ func checkContent(l etcdprov.Layout, content config.Content, si *schemaInfo, fil
 			reason += " (value " + showValue(fe.Value) + ")"
 		}
 		p := config.Problem{Path: fe.Path, Reason: reason}
-		if fe.Rule != "required" {
+		if fe.Rule != "required" && file != "" {
 			p.Origin = config.Origin{Layer: config.LayerFile, Key: file}
 		}
 		ie.Problems = append(ie.Problems, p)
