@@ -529,7 +529,7 @@ func TestSetRefusesShadowsAndMask(t *testing.T) {
 	if _, err := w.Set(ctx, "token", "hunter2"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := w.Set(ctx, "token", config.Mask); !errors.Is(err, config.ErrInvalid) || !strings.Contains(err.Error(), "token is secret") {
+	if _, err := w.Set(ctx, "token", config.Mask); !errors.Is(err, config.ErrInvalid) || !strings.Contains(err.Error(), "refusing to store it at token") {
 		t.Fatalf("mask at a secret path: %v", err)
 	}
 	if got := get(t, cli, p, "token"); got != "hunter2" {

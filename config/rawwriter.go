@@ -264,15 +264,16 @@ func (w *RawWriter) Modify(ctx context.Context, fn func(Content) error, opts ...
 // refuses, with ErrInvalid, a leaf where etcd holds leaves beneath the path
 // (db/host under db) or a leaf above it (db for db.port): one would shadow
 // the other. Delete those first, or use Modify. It also refuses Mask
-// ("******") at a secret path: that is how a secret is shown, not a value.
+// ("******") as a value: that is how a secret is shown (a path without a
+// schema may be secret too).
 func (w *RawWriter) Set(ctx context.Context, configPath, value string, opts ...WriteOption) (*Release, error) {
 	key, err := leafKey(configPath)
 	if err != nil {
 		return nil, err
 	}
 	return w.write(ctx, func(st *state) (Content, error) {
-		if value == Mask && keyIsSecret(w.secretsOf(st), key) {
-			return nil, fmt.Errorf("config: %s is secret and %s is how its value is shown, not a value: refusing to store it (set the real value; to keep the current one, leave the path alone): %w", configPath, Mask, ErrInvalid)
+		if value == Mask {
+			return nil, fmt.Errorf("config: %s is how a secret is shown, not a value: refusing to store it at %s (set the real value; to keep the current one, leave the path alone): %w", Mask, configPath, ErrInvalid)
 		}
 		if shadow := shadowing(st.content, key); len(shadow) > 0 {
 			return nil, fmt.Errorf("config: a leaf at %s and the leaf key(s) %s cannot both be held: one would hide the other; delete %s first: %w",

@@ -25,7 +25,7 @@ after checking the whole resulting configuration against the schema.
 A leaf cannot stand where leaf keys lie beneath it (db over db/host) or above
 it (db/port under a leaf db): one would hide the other, so set refuses, naming
 them; --replace deletes them in the same release. ****** (how secrets are
-shown) is refused at a secret path.`,
+shown) is never stored.`,
 		Args: exactArgs(2, "PATH", "VALUE"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return a.write(cmd.Context(), &wf, func(ctx context.Context, w *config.RawWriter) (*config.Release, error) {
