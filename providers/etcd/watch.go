@@ -9,8 +9,10 @@ import (
 	"sync"
 	"time"
 
+	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/connectivity"
 )
 
@@ -31,7 +33,10 @@ type WatchState struct {
 	Watching bool
 	// Revision is the last revision applied; the watch resumes after it.
 	Revision int64
-	// Reconnects counts watch streams re-established after a failure.
+	// Reconnects counts watch streams that answered again after the
+	// previous one failed: a broken connection, a restarted member, a lost
+	// leader. clientv3 re-opens a broken stream by itself, without a word
+	// to its caller; those re-opens are counted too.
 	Reconnects int64
 	// Resyncs counts re-reads of the prefix after compaction.
 	Resyncs int64
@@ -53,8 +58,9 @@ const (
 // watchState is shared between the watching goroutine (writer) and State
 // (readers).
 type watchState struct {
-	mu sync.Mutex
-	s  WatchState
+	mu     sync.Mutex
+	s      WatchState
+	broken bool // a stream failed; the next one to answer is a reconnect
 }
 
 func (w *watchState) update(fn func(*WatchState)) {
@@ -116,18 +122,22 @@ func (p *Provider) Watch(ctx context.Context, from *Data, fn func(Update)) error
 	}
 	rev := from.Revision
 	p.state.update(func(s *WatchState) { s.Revision = rev })
+	// A watcher of its own, over a gRPC watch client that reports when a
+	// stream breaks and when a new one answers (see observedWatchClient).
+	w := clientv3.NewWatchFromWatchClient(observedWatchClient{pb.NewWatchClient(p.cli.ActiveConnection()), p}, p.cli)
+	defer w.Close()
 	backoff := minBackoff
 	for {
-		err := p.watchOnce(ctx, kvs, &rev, fn, &backoff)
+		err := p.watchOnce(ctx, w, kvs, &rev, fn, &backoff)
 		if ctx.Err() != nil {
 			p.state.update(func(s *WatchState) { s.Watching = false })
 			return ctx.Err()
 		}
-		p.state.update(func(s *WatchState) {
-			s.Watching = false
-			s.LastError = err
-			s.LastErrorTime = time.Now()
-		})
+		p.state.mu.Lock()
+		p.state.s.Watching = false
+		p.state.s.LastError, p.state.s.LastErrorTime = err, time.Now()
+		p.state.broken = p.state.broken || !errors.Is(err, rpctypes.ErrCompacted)
+		p.state.mu.Unlock()
 		if errors.Is(err, rpctypes.ErrCompacted) {
 			d, err := p.resync(ctx, &backoff)
 			if err != nil {
@@ -142,19 +152,18 @@ func (p *Provider) Watch(ctx context.Context, from *Data, fn func(Update)) error
 			return ctx.Err()
 		}
 		backoff = min(2*backoff, maxBackoff)
-		p.state.update(func(s *WatchState) { s.Reconnects++ })
 	}
 }
 
 // watchOnce runs one watch stream from *rev+1 until it fails.
-func (p *Provider) watchOnce(ctx context.Context, kvs map[string][]byte, rev *int64, fn func(Update), backoff *time.Duration) error {
+func (p *Provider) watchOnce(ctx context.Context, w clientv3.Watcher, kvs map[string][]byte, rev *int64, fn func(Update), backoff *time.Duration) error {
 	wctx, cancel := context.WithCancel(clientv3.WithRequireLeader(ctx))
 	defer cancel()
 	// No WithProgressNotify: the resume revision only ever advances to the
 	// revision of events actually applied, so that a progress notification
 	// sent ahead of its events (etcd issue 15220, in older servers) cannot
 	// make the watch skip them.
-	wch := p.cli.Watch(wctx, p.layout.Data(), clientv3.WithPrefix(), clientv3.WithRev(*rev+1))
+	wch := w.Watch(wctx, p.layout.Data(), clientv3.WithPrefix(), clientv3.WithRev(*rev+1))
 	p.state.update(func(s *WatchState) { s.Watching = true })
 	for resp := range wch {
 		if resp.CompactRevision != 0 {
@@ -224,4 +233,58 @@ func sleep(ctx context.Context, d time.Duration) bool {
 	case <-ctx.Done():
 		return false
 	}
+}
+
+// observedWatchClient is the gRPC watch client under the provider's
+// clientv3 watcher. clientv3 re-opens a broken watch stream by itself (after
+// a member restart, say) and tells its caller nothing; through this client
+// the provider sees the stream break and the new one answer, and counts a
+// reconnect.
+type observedWatchClient struct {
+	pb.WatchClient
+	p *Provider
+}
+
+// Watch opens a stream.
+func (c observedWatchClient) Watch(ctx context.Context, opts ...grpc.CallOption) (pb.Watch_WatchClient, error) {
+	s, err := c.WatchClient.Watch(ctx, opts...)
+	if err != nil {
+		return s, err
+	}
+	return &observedStream{Watch_WatchClient: s, ctx: ctx, p: c.p}, nil
+}
+
+// observedStream is one watch stream; clientv3 calls Recv from one
+// goroutine.
+type observedStream struct {
+	pb.Watch_WatchClient
+	ctx      context.Context // canceled when clientv3 closes the stream itself
+	p        *Provider
+	answered bool
+}
+
+// Recv receives a response, noting the stream's first answer and its
+// failure.
+func (s *observedStream) Recv() (*pb.WatchResponse, error) {
+	resp, err := s.Watch_WatchClient.Recv()
+	st := &s.p.state
+	switch {
+	case err != nil && s.ctx.Err() == nil:
+		err := s.p.wrap("watch stream "+s.p.layout.Data(), err)
+		st.mu.Lock()
+		st.s.Watching = false
+		st.s.LastError, st.s.LastErrorTime = err, time.Now()
+		st.broken = true
+		st.mu.Unlock()
+	case err == nil && !s.answered:
+		s.answered = true
+		st.mu.Lock()
+		if st.broken {
+			st.broken = false
+			st.s.Reconnects++
+		}
+		st.s.Watching = true
+		st.mu.Unlock()
+	}
+	return resp, err
 }
