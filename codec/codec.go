@@ -66,6 +66,11 @@ func (jsonCodec) Unmarshal(b []byte) (map[string]any, error) {
 		return map[string]any{}, nil
 	}
 	m, err := jsonParser{}.Unmarshal(b)
+	if err == nil {
+		if path, offset, dup := jsonDuplicate(b); dup {
+			return nil, duplicateError(b, path, offset)
+		}
+	}
 	if errors.Is(err, ErrInexactNumber) {
 		return nil, &SyntaxError{Format: "json", Err: err}
 	}

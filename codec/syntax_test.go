@@ -92,3 +92,24 @@ func TestSyntaxErrorFormat(t *testing.T) {
 		}
 	}
 }
+
+// JSON refuses a key given twice in one object, as YAML and TOML do,
+// naming the key's path and line.
+func TestJSONDuplicateKeys(t *testing.T) {
+	for doc, want := range map[string]string{
+		`{"a": 1, "a": 2}`: "json: line 1: duplicate key a",
+		"{\"db\": {\"host\": \"x\",\n \"host\": \"y\"}}": "json: line 2: duplicate key db.host",
+		`{"l": [{"k": 1}, {"k": 2, "k": 3}]}`:            "json: line 1: duplicate key l.1.k",
+	} {
+		_, err := codec.JSON.Unmarshal([]byte(doc))
+		var se *codec.SyntaxError
+		if !errors.As(err, &se) || !strings.HasPrefix(err.Error(), want) {
+			t.Errorf("%s: %v, want %q", doc, err, want)
+		}
+	}
+	for _, doc := range []string{`{"a": {"k": 1}, "b": {"k": 1}}`, `{"l": [{"k": 1}, {"k": 2}]}`, `{"a": 1, "A": 2}`} {
+		if _, err := codec.JSON.Unmarshal([]byte(doc)); err != nil {
+			t.Errorf("%s: %v", doc, err)
+		}
+	}
+}
