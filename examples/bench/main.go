@@ -9,11 +9,14 @@
 //  5. fan-out: many Config instances on one client watching one prefix.
 //
 // It prints a markdown table and writes it to <out>/bench.md, with a CDF
-// chart of (1) in <out>/bench-latency.png.
+// chart of (1) in <out>/bench-latency.png. It is a module of its own, so
+// that its dependencies (gonum/plot, koanf) stay out of the library's
+// go.mod; run it from its directory:
 //
-//	go run ./examples/bench            # full run, a few minutes
-//	go run ./examples/bench -quick     # small counts, well under a minute
-//	go run ./examples/bench -n 5000 -out /tmp/bench
+//	cd examples/bench
+//	go run .                     # full run, a few minutes; writes ../../docs
+//	go run . -quick              # small counts, well under a minute
+//	go run . -n 5000 -out /tmp/bench
 package main
 
 import (
@@ -29,7 +32,7 @@ import (
 
 func main() {
 	n := flag.Int("n", 0, "sequential puts per subscriber in the latency section (default 2000, 100 with -quick)")
-	out := flag.String("out", "docs", "directory for bench.md and bench-latency.png")
+	out := flag.String("out", "../../docs", "directory for bench.md and bench-latency.png (default: the repository's docs, from examples/bench)")
 	quick := flag.Bool("quick", false, "small counts for a smoke run")
 	flag.Parse()
 
@@ -38,7 +41,7 @@ func main() {
 		o.puts = *n
 	}
 	o.out = *out
-	o.command = strings.TrimSpace("go run ./examples/bench " + strings.Join(os.Args[1:], " "))
+	o.command = strings.TrimSpace("cd examples/bench && go run . " + strings.Join(os.Args[1:], " "))
 
 	// Strata logs rejected values and the like at error level; there
 	// should be none, so keep only those.
@@ -74,11 +77,11 @@ func defaultOptions(quick bool) options {
 	if quick {
 		return options{puts: 100, warmup: 20, loadSizes: []int{1000}, runsSmall: 5, runsLarge: 3,
 			casCommits: 200, casWriters: []int{1, 4}, fanout: 100, fanoutPuts: 10, benchTime: 200 * time.Millisecond,
-			out: "docs", command: "go run ./examples/bench -quick", quick: true}
+			out: "../../docs", command: "cd examples/bench && go run . -quick", quick: true}
 	}
 	return options{puts: 2000, warmup: 100, loadSizes: []int{1000, 10000}, runsSmall: 10, runsLarge: 5,
 		casCommits: 1000, casWriters: []int{1, 4}, fanout: 1000, fanoutPuts: 50,
-		out: "docs", command: "go run ./examples/bench"}
+		out: "../../docs", command: "cd examples/bench && go run ."}
 }
 
 func (o options) loadRuns(n int) int {

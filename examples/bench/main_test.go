@@ -35,7 +35,7 @@ func TestQuickRun(t *testing.T) {
 
 	// The header line names the command, Go, GOMAXPROCS and etcd.
 	header := strings.SplitN(md, "\n", 4)[2]
-	for _, want := range []string{"`go run ./examples/bench -quick`", "go1.", "GOMAXPROCS=", "etcd 3."} {
+	for _, want := range []string{"`cd examples/bench && go run . -quick`", "go1.", "GOMAXPROCS=", "etcd 3."} {
 		if !strings.Contains(header, want) {
 			t.Errorf("header line %q lacks %q", header, want)
 		}
