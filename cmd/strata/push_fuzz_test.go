@@ -28,7 +28,9 @@ const fuzzSchema = `{
       "host": {"type": "string"},
       "password": {"type": "string", "x-secret": true}
     }},
-    "token": {"type": "string", "writeOnly": true}
+    "token": {"type": "string", "writeOnly": true},
+    "users": {"type": "object", "additionalProperties": {"type": "object", "properties": {
+      "password": {"type": "string", "x-secret": true}, "role": {"type": "string"}}}}
   }
 }`
 
@@ -48,6 +50,8 @@ func FuzzPushRoundTrip(f *testing.F) {
 		{"json", `{"tags": ["", " ", "\u00e9"], "name": "line\nbreak"}`},
 		{"toml", "name = \"svc\"\nport = 443\n[db]\nhost = \"h\"\npassword = \"s3cr3t-s3cr3t\"\n"},
 		{"yaml", "name: '123'\nport: 0x1F\n"},
+		{"yaml", "users:\n  ann:\n    password: ann-secret-pw\n    role: admin\n  bob:\n    password: bob-secret-pw\n"},
+		{"json", `{"ratio": 9007199254740993, "port": 9007199254740993}`},
 	} {
 		f.Add(seed.format, []byte(seed.doc))
 	}
