@@ -84,9 +84,9 @@ func (w *RawWriter) write(ctx context.Context, next func(*state) (Content, error
 			// keep trying until the context ends.
 		default:
 			if unknown != nil {
-				// The earlier commit cannot have been applied after a
-				// later definitive answer about the same write... unless
-				// this error is about something else; keep both.
+				// A re-run failed for its own reason (next, validation)
+				// while the lost commit may still land: its outcome stays
+				// unknown, and the caller sees both.
 				return nil, fmt.Errorf("%w: %w (then: %w)", ErrUnknownOutcome, unknown, err)
 			}
 			return nil, err
