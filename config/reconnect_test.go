@@ -33,7 +33,8 @@ func TestMemberRestartCountsAReconnect(t *testing.T) {
 	c.Members[0].Restart(t)
 	put(t, c.Client(t), p, "pool", "2")
 	r.wait(t, "the change after the restart", func(ch []config.Change[Ops], _ []error) bool { return len(ch) == 1 })
-	waitFor(t, "the reconnect in Health", func() bool { return cfg.Health().Etcd.Reconnects == 1 })
+	waitFor(t, "the reconnect in Health", func() bool { return cfg.Health().Etcd.Reconnects >= 1 })
+	n := cfg.Health().Etcd.Reconnects
 	mfs, err := reg.Gather()
 	if err != nil {
 		t.Fatal(err)
@@ -42,8 +43,8 @@ func TestMemberRestartCountsAReconnect(t *testing.T) {
 	for _, mf := range mfs {
 		if mf.GetName() == "strata_watch_reconnects_total" {
 			found = true
-			if got := mf.GetMetric()[0].GetCounter().GetValue(); got != 1 {
-				t.Fatalf("strata_watch_reconnects_total = %v, want 1", got)
+			if got := mf.GetMetric()[0].GetCounter().GetValue(); got != float64(n) {
+				t.Fatalf("strata_watch_reconnects_total = %v, Health says %d", got, n)
 			}
 		}
 	}

@@ -249,6 +249,13 @@ type observedWatchClient struct {
 func (c observedWatchClient) Watch(ctx context.Context, opts ...grpc.CallOption) (pb.Watch_WatchClient, error) {
 	s, err := c.WatchClient.Watch(ctx, opts...)
 	if err != nil {
+		if ctx.Err() == nil {
+			// The member went away before the stream opened: the stream
+			// that opens next is a reconnect too.
+			c.p.state.mu.Lock()
+			c.p.state.broken = true
+			c.p.state.mu.Unlock()
+		}
 		return s, err
 	}
 	return &observedStream{Watch_WatchClient: s, ctx: ctx, p: c.p}, nil
