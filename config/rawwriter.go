@@ -26,7 +26,7 @@ import (
 type RawWriter struct {
 	cli    *clientv3.Client
 	layout etcdprov.Layout
-	opts   writerOptions
+	opts   rawWriterOptions
 	// check adds a check before the schema's (Writer[T] binds and
 	// validates T); tree and origins describe the etcd layer.
 	check func(tree map[string]any, origins map[string]Origin) error
@@ -45,16 +45,22 @@ type RawWriter struct {
 // NewRawWriter returns a writer of prefix through cli. The client stays the
 // caller's. It fails when prefix is not an absolute key path
 // ("/strata/payments/prod") or cli is nil.
-func NewRawWriter(cli *clientv3.Client, prefix string, opts ...WriterOption) (*RawWriter, error) {
+func NewRawWriter(cli *clientv3.Client, prefix string, opts ...RawWriterOption) (*RawWriter, error) {
+	o := rawWriterOptions{commitOptions: defaultCommitOptions()}
+	for _, opt := range opts {
+		opt.applyRaw(&o)
+	}
+	return newRawWriter(cli, prefix, o)
+}
+
+// newRawWriter returns a RawWriter with options o; NewWriter builds its
+// own from its commit options.
+func newRawWriter(cli *clientv3.Client, prefix string, o rawWriterOptions) (*RawWriter, error) {
 	if cli == nil {
 		return nil, errors.New("config: NewRawWriter needs an etcd client")
 	}
 	if err := etcdprov.CheckPrefix(prefix); err != nil {
 		return nil, fmt.Errorf("config: %w", err)
-	}
-	o := writerOptions{retention: DefaultRetention, maxAttempts: DefaultMaxAttempts, timeout: etcdprov.DefaultRequestTimeout}
-	for _, fn := range opts {
-		fn(&o)
 	}
 	w := &RawWriter{cli: cli, layout: etcdprov.NewLayout(prefix), opts: o}
 	w.secretsOf = w.schemaSecrets

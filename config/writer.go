@@ -53,13 +53,19 @@ func NewWriter[T any](cli *clientv3.Client, prefix string, opts ...WriterOption)
 	if typ.Kind() != reflect.Struct {
 		return nil, fmt.Errorf("config: NewWriter needs a struct type, got %s", typ)
 	}
-	raw, err := NewRawWriter(cli, prefix, opts...)
+	o := writerOptions{commit: defaultCommitOptions()}
+	for _, opt := range opts {
+		opt.applyWriter(&o)
+	}
+	// The raw writer beneath gets the commit options only: T, not a
+	// schema given to it, decides what is valid.
+	raw, err := newRawWriter(cli, prefix, rawWriterOptions{commitOptions: o.commit})
 	if err != nil {
 		return nil, err
 	}
 	w := &Writer[T]{raw: raw, secrets: schema.SecretPaths(typ)}
 	provided := fieldPaths(typ, "", map[reflect.Type]bool{})
-	if d := w.raw.opts.defaults; d != nil {
+	if d := o.defaults; d != nil {
 		var v T
 		switch d := d.(type) {
 		case T:
@@ -82,7 +88,7 @@ func NewWriter[T any](cli *clientv3.Client, prefix string, opts ...WriterOption)
 	w.raw.check = w.check
 	w.raw.secretsOf = func(*state) []string { return w.secrets }
 	w.raw.extraOps = func(st *state) []clientv3.Op {
-		if st.schema != nil || w.raw.opts.schema != nil || w.raw.opts.noSchema {
+		if st.schema != nil {
 			return nil
 		}
 		return []clientv3.Op{clientv3.OpPut(w.raw.layout.Schema(), string(w.schemaDoc))}

@@ -1,18 +1,71 @@
 package config
 
-import "time"
+import (
+	"time"
 
-// WriterOption configures a Writer or RawWriter.
-type WriterOption func(*writerOptions)
+	etcdprov "github.com/strataconf/strata/providers/etcd"
+)
 
-type writerOptions struct {
+// The options of the two writers are typed apart, so that an option given
+// to the writer it does not configure fails to compile instead of being
+// ignored:
+//
+//   - a CommitOption (WithRetention, WithMaxAttempts, WithWriteTimeout)
+//     configures how either writer commits, and is both a WriterOption and
+//     a RawWriterOption;
+//   - WithWriterDefaults is a WriterOption only;
+//   - WithSchema, WithoutSchemaCheck and WithSecretPaths are
+//     RawWriterOptions only: a Writer[T] checks T and publishes T's schema.
+
+// WriterOption configures a Writer[T]: WithWriterDefaults, or a
+// CommitOption.
+type WriterOption interface {
+	applyWriter(*writerOptions)
+}
+
+// RawWriterOption configures a RawWriter: WithSchema, WithoutSchemaCheck,
+// WithSecretPaths, or a CommitOption.
+type RawWriterOption interface {
+	applyRaw(*rawWriterOptions)
+}
+
+// CommitOption configures how a writer commits (WithRetention,
+// WithMaxAttempts, WithWriteTimeout). It is both a WriterOption and a
+// RawWriterOption.
+type CommitOption func(*commitOptions)
+
+func (o CommitOption) applyWriter(w *writerOptions) { o(&w.commit) }
+func (o CommitOption) applyRaw(r *rawWriterOptions) { o(&r.commitOptions) }
+
+// writerOption is a WriterOption that only a Writer[T] takes.
+type writerOption func(*writerOptions)
+
+func (o writerOption) applyWriter(w *writerOptions) { o(w) }
+
+// rawWriterOption is a RawWriterOption that only a RawWriter takes.
+type rawWriterOption func(*rawWriterOptions)
+
+func (o rawWriterOption) applyRaw(r *rawWriterOptions) { o(r) }
+
+// commitOptions are the options both writers share.
+type commitOptions struct {
 	retention   int
 	maxAttempts int
 	timeout     time.Duration
-	defaults    any      // Writer[T]: T or *T under the etcd content when validating
-	schema      []byte   // RawWriter: JSON Schema to check against instead of the published one
-	noSchema    bool     // RawWriter: check nothing
-	secrets     []string // RawWriter: extra secret paths to mask
+}
+
+// writerOptions are the options of a Writer[T]; its RawWriter gets commit.
+type writerOptions struct {
+	commit   commitOptions
+	defaults any // T or *T under the etcd content when validating
+}
+
+// rawWriterOptions are the options of a RawWriter.
+type rawWriterOptions struct {
+	commitOptions
+	schema   []byte   // JSON Schema to check against instead of the published one
+	noSchema bool     // check nothing
+	secrets  []string // extra secret paths to mask
 }
 
 // Defaults of the writer options.
@@ -21,10 +74,15 @@ const (
 	DefaultMaxAttempts = 64
 )
 
+// defaultCommitOptions are the commit options before any is given.
+func defaultCommitOptions() commitOptions {
+	return commitOptions{retention: DefaultRetention, maxAttempts: DefaultMaxAttempts, timeout: etcdprov.DefaultRequestTimeout}
+}
+
 // WithRetention keeps the newest n release records and deletes older ones
 // in the same transaction as each write (default DefaultRetention).
-func WithRetention(n int) WriterOption {
-	return func(o *writerOptions) {
+func WithRetention(n int) CommitOption {
+	return func(o *commitOptions) {
 		if n > 0 {
 			o.retention = n
 		}
@@ -34,8 +92,8 @@ func WithRetention(n int) WriterOption {
 // WithMaxAttempts bounds how often a write is re-run after losing a race
 // to a concurrent write (default DefaultMaxAttempts). Writes with
 // ExpectVersion are never re-run.
-func WithMaxAttempts(n int) WriterOption {
-	return func(o *writerOptions) {
+func WithMaxAttempts(n int) CommitOption {
+	return func(o *commitOptions) {
 		if n > 0 {
 			o.maxAttempts = n
 		}
@@ -44,8 +102,8 @@ func WithMaxAttempts(n int) WriterOption {
 
 // WithWriteTimeout bounds each etcd request of a write when the caller's
 // context has no earlier deadline (default 5s).
-func WithWriteTimeout(d time.Duration) WriterOption {
-	return func(o *writerOptions) {
+func WithWriteTimeout(d time.Duration) CommitOption {
+	return func(o *commitOptions) {
 		if d > 0 {
 			o.timeout = d
 		}
@@ -57,26 +115,26 @@ func WithWriteTimeout(d time.Duration) WriterOption {
 // pass to WithDefaults, so that validating the whole configuration does not
 // fail for fields etcd does not hold. They are never written.
 func WithWriterDefaults(v any) WriterOption {
-	return func(o *writerOptions) { o.defaults = v }
+	return writerOption(func(o *writerOptions) { o.defaults = v })
 }
 
 // WithSchema makes a RawWriter check content against this JSON Schema
 // instead of the one published at P/meta/schema.
-func WithSchema(doc []byte) WriterOption {
-	return func(o *writerOptions) { o.schema = doc }
+func WithSchema(doc []byte) RawWriterOption {
+	return rawWriterOption(func(o *rawWriterOptions) { o.schema = doc })
 }
 
 // WithoutSchemaCheck makes a RawWriter write content without checking it
 // against any schema. Use with care: readers reject invalid content, so an
 // unchecked write can leave every application on its previous snapshot.
-func WithoutSchemaCheck() WriterOption {
-	return func(o *writerOptions) { o.noSchema = true }
+func WithoutSchemaCheck() RawWriterOption {
+	return rawWriterOption(func(o *rawWriterOptions) { o.noSchema = true })
 }
 
 // WithSecretPaths adds config paths whose values a RawWriter masks in the
 // changes it returns, beyond those the schema marks secret.
-func WithSecretPaths(paths ...string) WriterOption {
-	return func(o *writerOptions) { o.secrets = append(o.secrets, paths...) }
+func WithSecretPaths(paths ...string) RawWriterOption {
+	return rawWriterOption(func(o *rawWriterOptions) { o.secrets = append(o.secrets, paths...) })
 }
 
 // WriteOption configures one write.

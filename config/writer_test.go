@@ -441,7 +441,7 @@ func mustWriter[T any](t testing.TB, cli *clientv3.Client, p string, opts ...con
 }
 
 // mustRaw returns a RawWriter of p or ends the test.
-func mustRaw(t testing.TB, cli *clientv3.Client, p string, opts ...config.WriterOption) *config.RawWriter {
+func mustRaw(t testing.TB, cli *clientv3.Client, p string, opts ...config.RawWriterOption) *config.RawWriter {
 	t.Helper()
 	w, err := config.NewRawWriter(cli, p, opts...)
 	if err != nil {

@@ -198,7 +198,7 @@ func (s *session) close() { s.cli.Close() }
 // writer returns a RawWriter on the prefix. schemaDoc, when set, replaces
 // the published schema; noCheck turns checking off.
 func (s *session) writer(schemaDoc []byte, noCheck bool) *config.RawWriter {
-	opts := []config.WriterOption{config.WithWriteTimeout(s.a.requestTimeout())}
+	opts := []config.RawWriterOption{config.WithWriteTimeout(s.a.requestTimeout())}
 	if schemaDoc != nil {
 		opts = append(opts, config.WithSchema(schemaDoc))
 	}
