@@ -16,26 +16,27 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/strataconf/strata/codec"
+	"github.com/strataconf/strata/providers"
 	"github.com/strataconf/strata/providers/env"
 	etcdprov "github.com/strataconf/strata/providers/etcd"
 	"github.com/strataconf/strata/providers/file"
+	"github.com/strataconf/strata/providers/structs"
 	"github.com/strataconf/strata/schema"
 )
 
 // Config is a typed configuration bound to its layers. Get returns the
 // current value from any goroutine without locking.
 type Config[T any] struct {
-	snap    atomic.Pointer[Snapshot[T]]
-	opts    options
-	log     *slog.Logger
-	secrets []string // config paths of fields tagged secret
+	snap atomic.Pointer[Snapshot[T]]
+	opts options
+	log  *slog.Logger
+	b    binder[T]
 
-	// srcs is owned by Load until it returns, then by the reload loop.
-	srcs     []*source
-	etcd     *etcdprov.Provider
-	files    map[string]*file.Provider // by path; safe for Read and Watch at once
-	etcdData *etcdprov.Data            // the initial read; the watch starts after it
+	// layers is owned by Load until it returns, then by the reload loop.
+	layers  []layer
+	etcd    *etcdprov.Provider // nil without an etcd layer
+	etcdSrc *etcdSource        // the etcd layer's source; nil without
+	etcdIdx int                // index of the etcd layer in layers; -1 without
 
 	onChange subscribers[func(Change[T])]
 	onError  subscribers[func(error)]
@@ -46,7 +47,6 @@ type Config[T any] struct {
 	version    atomic.Int64                // release version in force; set by the status goroutine
 	lastErr    atomic.Pointer[errorRecord] // the most recent reported error
 
-	fromSnapshot bool        // Load used the snapshot file; read-only after Load
 	cur          status      // owned by the reload loop
 	statusCh     chan status // reload loop → status goroutine, latest only
 	metrics      *metrics
@@ -81,51 +81,59 @@ func Load[T any](ctx context.Context, opts ...Option) (*Config[T], error) {
 		o(&c.opts)
 	}
 	c.log = c.opts.logger
-	c.secrets = schema.SecretPaths(typ)
+	c.b = newBinder[T]()
+	c.etcdIdx = -1
 	if c.opts.etcd != nil {
 		if err := etcdprov.CheckPrefix(c.opts.etcdPrefix); err != nil {
 			return nil, fmt.Errorf("config: WithEtcd: %w", err)
 		}
 		c.etcd = etcdprov.New(c.opts.etcd, c.opts.etcdPrefix)
+		c.etcdSrc = &etcdSource{p: c.etcd, startup: c.opts.startup, snapshotFile: c.opts.snapshotFile, log: c.log}
 	}
 
-	srcs, err := c.readSources(ctx)
+	layers, err := c.sources()
 	if err != nil {
 		return nil, err
 	}
-	snap, err := c.candidate(srcs)
+	for i := range layers {
+		if err := c.read(ctx, &layers[i]); err != nil {
+			return nil, err
+		}
+	}
+	snap, err := c.candidate(layers)
 	if err != nil {
 		return nil, err
 	}
-	if c.opts.publish && c.etcd != nil && !c.fromSnapshot {
-		if err := c.publishSchema(ctx, srcs); err != nil {
+	if c.opts.publish && c.etcd != nil && !c.etcdSrc.fromSnapshot {
+		if err := c.publishSchema(ctx, layers); err != nil {
 			return nil, err
 		}
 	}
 	if err := c.registerMetrics(); err != nil {
 		return nil, fmt.Errorf("config: metrics: %w", err)
 	}
-	c.srcs = srcs
+	c.layers = layers
 	c.snap.Store(snap)
-	if c.etcdData != nil {
-		c.version.Store(c.etcdData.Version)
-		c.degraded.Store(c.fromSnapshot)
+	if c.etcdSrc != nil {
+		first := c.etcdSrc.first
+		c.version.Store(first.Version)
+		c.degraded.Store(c.etcdSrc.fromSnapshot)
 		c.statusCh = make(chan status, 1)
-		c.cur = status{data: c.etcdData, fromSnapshot: c.fromSnapshot}
+		c.cur = status{data: first, fromSnapshot: c.etcdSrc.fromSnapshot}
 		c.offer(c.cur)
 	}
-	c.start(c.etcdData)
+	c.start()
 	return c, nil
 }
 
 // publishSchema stores T's JSON Schema at P/meta/schema if it differs,
 // relaxed so that what the layers below etcd provide is not required of
 // etcd.
-func (c *Config[T]) publishSchema(ctx context.Context, srcs []*source) error {
+func (c *Config[T]) publishSchema(ctx context.Context, layers []layer) error {
 	var provided []string
-	for _, s := range srcs {
-		if s.layer != LayerEtcd {
-			provided = append(provided, sortedKeys(s.keys)...)
+	for i, l := range layers {
+		if i != c.etcdIdx {
+			provided = append(provided, sortedKeys(l.content.Keys)...)
 		}
 	}
 	doc, err := relaxedSchema(reflect.TypeFor[T](), provided)
@@ -173,125 +181,88 @@ func (c *Config[T]) Close() error {
 	return nil
 }
 
-// readSources builds and reads the configured layers in precedence order.
-func (c *Config[T]) readSources(ctx context.Context) ([]*source, error) {
+// sources lists the configured layers in precedence order, unread.
+func (c *Config[T]) sources() ([]layer, error) {
 	order := c.opts.order
 	if order == nil {
 		order = DefaultOrder
 	}
-	configured := map[Layer]bool{
-		LayerDefaults: c.opts.defaults != nil,
-		LayerFile:     len(c.opts.files) > 0,
-		LayerEnv:      c.opts.envSet,
-		LayerEtcd:     c.etcd != nil,
+	byKind := make(map[Layer][]layer)
+	if c.opts.defaults != nil {
+		v, err := c.defaults()
+		if err != nil {
+			return nil, err
+		}
+		byKind[LayerDefaults] = []layer{{kind: LayerDefaults, src: structs.New(v)}}
 	}
-	for l, on := range configured {
-		if on && !slices.Contains(order, l) {
-			return nil, fmt.Errorf("config: layer %q is configured but missing from WithOrder(%v)", l, order)
+	for _, path := range c.opts.files {
+		p, err := file.New(path)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrSource, err)
+		}
+		byKind[LayerFile] = append(byKind[LayerFile], layer{kind: LayerFile, name: path, src: p, watch: c.opts.watchFiles})
+	}
+	if c.opts.envSet {
+		byKind[LayerEnv] = []layer{{kind: LayerEnv, name: c.opts.envPrefix, src: env.New(c.opts.envPrefix, env.WithEnviron(c.opts.environ))}}
+	}
+	if c.etcdSrc != nil {
+		byKind[LayerEtcd] = []layer{{kind: LayerEtcd, name: c.etcd.Layout().Prefix(), src: c.etcdSrc, watch: c.opts.watchEtcd}}
+	}
+	for k := range byKind {
+		if !slices.Contains(order, k) {
+			return nil, fmt.Errorf("config: layer %q is configured but missing from WithOrder(%v)", k, order)
 		}
 	}
-	var srcs []*source
-	for _, l := range order {
-		if !configured[l] {
-			continue
+	var layers []layer
+	for _, k := range order {
+		if !slices.Contains(DefaultOrder, k) {
+			return nil, fmt.Errorf("config: unknown layer %q in WithOrder", k)
 		}
-		switch l {
-		case LayerDefaults:
-			s, err := c.readDefaults()
-			if err != nil {
-				return nil, err
-			}
-			srcs = append(srcs, s)
-		case LayerFile:
-			c.files = make(map[string]*file.Provider)
-			for _, path := range c.opts.files {
-				p, err := file.New(path)
-				if err != nil {
-					return nil, fmt.Errorf("%w: %w", ErrSource, err)
-				}
-				c.files[path] = p
-				s, err := readFile(p)
-				if err != nil {
-					return nil, err
-				}
-				srcs = append(srcs, s)
-			}
-		case LayerEnv:
-			p := env.New(c.opts.envPrefix, env.WithEnviron(c.opts.environ))
-			tree, vars := p.Read()
-			srcs = append(srcs, &source{layer: LayerEnv, name: c.opts.envPrefix, tree: tree, keys: vars})
-		case LayerEtcd:
-			d, fromSnapshot, err := c.readEtcd(ctx)
-			if err != nil {
-				return nil, fmt.Errorf("%w: %w", ErrSource, err)
-			}
-			c.etcdData, c.fromSnapshot = d, fromSnapshot
-			s, err := etcdSource(c.etcd.Layout(), d)
-			if err != nil {
-				return nil, err
-			}
-			s.snapshot = fromSnapshot
-			srcs = append(srcs, s)
-		default:
-			return nil, fmt.Errorf("config: unknown layer %q in WithOrder", l)
+		if k == LayerEtcd && c.etcdSrc != nil {
+			c.etcdIdx = len(layers)
 		}
+		layers = append(layers, byKind[k]...)
 	}
-	return srcs, nil
+	return layers, nil
 }
 
-func (c *Config[T]) readDefaults() (*source, error) {
-	var d T
+// read reads l's content, spelled canonically for T.
+func (c *Config[T]) read(ctx context.Context, l *layer) error {
+	content, err := l.src.Read(ctx)
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrSource, err)
+	}
+	l.content = c.b.canonical(content)
+	l.snapshot = l.src == providers.Source(c.etcdSrc) && c.etcdSrc.fromSnapshot
+	return nil
+}
+
+// defaults returns the value given to WithDefaults as a T.
+func (c *Config[T]) defaults() (T, error) {
 	switch v := c.opts.defaults.(type) {
 	case T:
-		d = v
+		return v, nil
 	case *T:
 		if v == nil {
-			return nil, fmt.Errorf("config: WithDefaults got a nil *%s", reflect.TypeFor[T]())
+			return *new(T), fmt.Errorf("config: WithDefaults got a nil *%s", reflect.TypeFor[T]())
 		}
-		d = *v
+		return *v, nil
 	default:
-		return nil, fmt.Errorf("config: WithDefaults got %T, want %s or *%[2]s", c.opts.defaults, reflect.TypeFor[T]())
+		return *new(T), fmt.Errorf("config: WithDefaults got %T, want %s or *%[2]s", c.opts.defaults, reflect.TypeFor[T]())
 	}
-	tree, err := codec.ToMap(d)
-	if err != nil {
-		return nil, fmt.Errorf("config: defaults: %w", err)
-	}
-	return &source{layer: LayerDefaults, tree: tree, keys: flatKeys(tree, "")}, nil
 }
 
-func readFile(p *file.Provider) (*source, error) {
-	tree, err := p.Read()
-	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrSource, err)
-	}
-	return &source{layer: LayerFile, name: p.Path(), tree: tree, keys: flatKeys(tree, p.Path())}, nil
-}
-
-func etcdSource(l etcdprov.Layout, d *etcdprov.Data) (*source, error) {
-	tree, keys, err := d.Tree(l)
-	if err != nil {
-		return nil, fmt.Errorf("%w: revision %d: %w", ErrSource, d.Revision, err)
-	}
-	return &source{layer: LayerEtcd, name: l.Prefix(), tree: tree, keys: keys, revision: d.Revision, data: d}, nil
-}
-
-// candidate merges srcs and binds and validates the result. It either
+// candidate merges layers and binds and validates the result. It either
 // returns a complete snapshot or an error; it publishes nothing.
-func (c *Config[T]) candidate(srcs []*source) (*Snapshot[T], error) {
+func (c *Config[T]) candidate(layers []layer) (*Snapshot[T], error) {
 	var rev int64
-	for _, s := range srcs {
-		if s.layer == LayerEtcd {
-			rev = s.revision
-		}
+	for _, l := range layers {
+		rev = max(rev, l.content.Revision) // the etcd layer's, if any
 	}
-	m := merge(srcs)
-	v := new(T)
-	unused, err := codec.Bind(m.tree, v)
+	m := merge(layers)
+	v, unused, err := c.b.bind(m.tree, m.origins, rev)
 	if err != nil {
-		return nil, invalidError(err, m.origins, rev, c.secrets)
-	}
-	if err := schema.Validate(v); err != nil {
-		return nil, invalidError(err, m.origins, rev, c.secrets)
+		return nil, err
 	}
 	if len(unused) > 0 {
 		switch c.opts.unknown {
@@ -301,7 +272,7 @@ func (c *Config[T]) candidate(srcs []*source) (*Snapshot[T], error) {
 			c.log.Warn("config: keys match no field", "type", reflect.TypeFor[T]().String(), "keys", describePaths(unused, m.origins))
 		}
 	}
-	return &Snapshot[T]{Value: v, Revision: rev, Origins: m.origins, Unknown: unused, Time: time.Now(), values: m.values, secrets: c.secrets}, nil
+	return &Snapshot[T]{Value: v, Revision: rev, Origins: m.origins, Unknown: unused, Time: time.Now(), values: m.values, secrets: c.b.secrets}, nil
 }
 
 // describePaths renders paths with their origins: "a.b (etcd key /p/data/a/b), c (file x.yaml)".

@@ -8,9 +8,11 @@ import (
 // Sentinel errors, checkable with errors.Is.
 var (
 	// ErrInvalid marks a candidate configuration that cannot be bound to
-	// the type (a value of the wrong type) or fails its validate tags. The
-	// wrapped error is a *codec.BindError or a *schema.ValidationError
-	// (errors.As finds either) naming every failing path.
+	// the type (a value of the wrong type) or fails its validate tags (or,
+	// for writes, the published JSON Schema). Such an error is an
+	// *InvalidError (errors.As finds it) whose Problems name every failing
+	// path and where its value came from; beneath it errors.As also finds
+	// the *codec.BindError or *schema.ValidationError.
 	ErrInvalid = errors.New("invalid configuration")
 	// ErrUnknownKeys marks keys that match no field of the type, when
 	// WithUnknownKeys(UnknownFail) is in force.

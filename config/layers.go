@@ -4,20 +4,19 @@ import (
 	"sort"
 	"strings"
 
-	etcdprov "github.com/strataconf/strata/providers/etcd"
+	"github.com/strataconf/strata/providers"
 )
 
-// source is one configured layer instance and its last read content. The
-// goroutine that owns the Config's layers (Load, then the reload loop) is
-// the only one to touch it.
-type source struct {
-	layer    Layer
-	name     string            // file path, env prefix or etcd prefix
-	tree     map[string]any    // nested values as read
-	keys     map[string]string // flat path → file path, env variable or etcd key
-	revision int64             // etcd revision of the content; etcd only
-	data     *etcdprov.Data    // the raw etcd content; etcd only
-	snapshot bool              // data came from the snapshot file; etcd only
+// layer is one configured source and its last content. The goroutine that
+// owns the Config's layers (Load, then the reload loop) is the only one to
+// touch them; a layer is replaced, never modified.
+type layer struct {
+	kind     Layer
+	name     string             // file path, env prefix or etcd prefix; for messages
+	src      providers.Source   // a providers.Watcher too when its content changes
+	watch    bool               // follow its changes (WithWatch)
+	content  *providers.Content // as read, with keys canonical to T
+	snapshot bool               // content came from the snapshot file (etcd)
 }
 
 // merged is the union of all layers in precedence order.
@@ -27,21 +26,23 @@ type merged struct {
 	origins map[string]Origin // flat path → where the value came from
 }
 
-// merge combines sources, lowest precedence first. A later layer wins key by
-// key; a leaf in a later layer replaces a whole subtree of an earlier one and
-// the other way round. The sources' trees are not modified.
-func merge(srcs []*source) merged {
+// merge combines layers, lowest precedence first. A later layer wins key by
+// key (keys are compared as spelled: binder.canonical spells the keys that
+// name a field as the field does); a leaf in a later layer replaces a whole
+// subtree of an earlier one and the other way round. The layers' trees are
+// not modified.
+func merge(layers []layer) merged {
 	m := merged{tree: make(map[string]any)}
-	for _, s := range srcs {
-		mergeInto(m.tree, s.tree)
+	for _, l := range layers {
+		mergeInto(m.tree, l.content.Tree)
 	}
 	m.values = make(map[string]any)
 	flatten(m.tree, "", m.values)
 	m.origins = make(map[string]Origin, len(m.values))
 	for p := range m.values {
-		for i := len(srcs) - 1; i >= 0; i-- {
-			if k, ok := srcs[i].keys[p]; ok {
-				m.origins[p] = Origin{Layer: srcs[i].layer, Key: k}
+		for i := len(layers) - 1; i >= 0; i-- {
+			if k, ok := layers[i].content.Keys[p]; ok {
+				m.origins[p] = Origin{Layer: layers[i].kind, Key: k}
 				break
 			}
 		}
@@ -81,18 +82,6 @@ func flatten(tree map[string]any, prefix string, out map[string]any) {
 		}
 		out[p] = v
 	}
-}
-
-// flatKeys maps every leaf path of tree to key; used for layers whose whole
-// content comes from one place (a file, the defaults).
-func flatKeys(tree map[string]any, key string) map[string]string {
-	flat := make(map[string]any)
-	flatten(tree, "", flat)
-	keys := make(map[string]string, len(flat))
-	for p := range flat {
-		keys[p] = key
-	}
-	return keys
 }
 
 // originOf finds where the value at path came from: the path itself, or the

@@ -9,91 +9,52 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/strataconf/strata/providers"
 	etcdprov "github.com/strataconf/strata/providers/etcd"
 )
 
-// update is new content for one source, delivered to the reload loop.
+// update is new content for one layer, delivered to the reload loop.
 type update struct {
-	src      int                     // index into Config.srcs
-	read     func() (*source, error) // builds the source's new content; runs on the loop
-	resync   bool                    // the etcd watch re-read the prefix after compaction
-	received time.Time               // when the source delivered it
-	revision int64                   // etcd revision of the content; etcd only
+	layer    int                // index into Config.layers
+	content  *providers.Content // the new content; with err, nil or only its revision
+	err      error              // the layer could not read its new content
+	received time.Time          // when the source delivered it
 }
 
-// start launches the watchers of every source that can change, the status
-// goroutine, and the reload loop that owns the sources from then on.
-func (c *Config[T]) start(etcdData *etcdprov.Data) {
+// start launches the watchers of every layer that can change, the status
+// goroutine, and the reload loop that owns the layers from then on.
+func (c *Config[T]) start() {
 	ctx, cancel := context.WithCancel(context.Background())
 	c.ctx, c.cancel = ctx, cancel
 	c.updates = make(chan update)
 	c.loopDone = make(chan struct{})
-	for i, s := range c.srcs {
-		switch s.layer {
-		case LayerEtcd:
-			c.goroutine(func() { c.statusLoop(ctx) })
-			if !c.opts.watchEtcd {
-				continue
-			}
-			if !c.fromSnapshot {
-				// Load has just read etcd: the watch counts as up from
-				// now on, not from when its goroutine gets to run.
-				c.etcd.Arm(etcdData)
-			}
-			c.goroutine(func() { c.watchEtcd(ctx, i, etcdData) })
-		case LayerFile:
-			if !c.opts.watchFiles {
-				continue
-			}
-			path := s.name
-			p := c.files[path]
-			c.goroutine(func() {
-				err := p.Watch(ctx, func() {
-					c.send(ctx, update{src: i, received: time.Now(), read: func() (*source, error) { return readFile(p) }})
-				})
-				if err != nil && ctx.Err() == nil {
-					c.send(ctx, update{src: i, read: func() (*source, error) {
-						return nil, fmt.Errorf("%w: watch %s: %w", ErrSource, path, err)
-					}})
-				}
-			})
+	if c.etcdSrc != nil {
+		c.goroutine(func() { c.statusLoop(ctx) })
+		if c.opts.watchEtcd && !c.etcdSrc.fromSnapshot {
+			// Load has just read etcd: the watch counts as up from now
+			// on, not from when its goroutine gets to run.
+			c.etcd.Arm(c.etcdSrc.first)
 		}
+	}
+	for i, l := range c.layers {
+		w, ok := l.src.(providers.Watcher)
+		if !ok || !l.watch {
+			continue
+		}
+		c.goroutine(func() {
+			err := w.Watch(ctx, func(content *providers.Content, err error) {
+				c.send(ctx, update{layer: i, content: content, err: err, received: time.Now()})
+			})
+			if err != nil && ctx.Err() == nil {
+				c.send(ctx, update{layer: i, err: fmt.Errorf("watch %s: %w", l.name, err), received: time.Now()})
+			}
+		})
 	}
 	go func() {
 		defer close(c.loopDone)
 		c.loopGID.Store(goid())
 		c.loop(ctx)
 	}()
-}
-
-// watchEtcd follows the etcd prefix. After a start from the snapshot file it
-// first reads etcd until it answers and hands that content over as one
-// update, then watches from there.
-func (c *Config[T]) watchEtcd(ctx context.Context, src int, from *etcdprov.Data) {
-	l := c.etcd.Layout()
-	if c.fromSnapshot {
-		backoff := 100 * time.Millisecond
-		for {
-			d, err := c.etcd.Read(ctx)
-			if err == nil {
-				from = d
-				c.send(ctx, update{src: src, received: time.Now(), revision: d.Revision,
-					read: func() (*source, error) { return etcdSource(l, d) }})
-				break
-			}
-			select {
-			case <-ctx.Done():
-				return
-			case <-time.After(backoff):
-			}
-			backoff = min(2*backoff, 5*time.Second)
-		}
-	}
-	_ = c.etcd.Watch(ctx, from, func(u etcdprov.Update) {
-		c.send(ctx, update{src: src, resync: u.Resync, received: time.Now(), revision: u.Data.Revision, read: func() (*source, error) {
-			return etcdSource(l, u.Data)
-		}})
-	})
 }
 
 // goid returns the id of the calling goroutine, from the first line of its
@@ -145,29 +106,30 @@ func (c *Config[T]) loop(ctx context.Context) {
 }
 
 // apply rebuilds the configuration with u's new content. A candidate that
-// fails keeps the current snapshot; the source keeps the new content anyway,
+// fails keeps the current snapshot; the layer keeps the new content anyway,
 // so that the next update is judged against what the layers really hold. A
-// source that cannot be read keeps its previous content.
+// layer that cannot be read keeps its previous content.
 func (c *Config[T]) apply(u update) {
-	layer := c.srcs[u.src].layer
-	s, err := u.read()
-	if err != nil {
+	kind := c.layers[u.layer].kind
+	if u.err != nil {
+		err := fmt.Errorf("%w: %w", ErrSource, u.err)
 		c.metrics.reload("rejected")
-		if layer == LayerEtcd {
-			c.rejected(u.revision, err)
+		if u.layer == c.etcdIdx && u.content != nil {
+			c.rejected(u.content.Revision, err)
 		}
 		c.report(err)
 		return
 	}
-	c.srcs = slices.Clone(c.srcs)
-	c.srcs[u.src] = s
+	c.layers = slices.Clone(c.layers)
+	l := &c.layers[u.layer]
+	l.content, l.snapshot = c.b.canonical(u.content), false
 	old := c.snap.Load()
-	snap, err := c.candidate(c.srcs)
+	snap, err := c.candidate(c.layers)
 	if err != nil {
 		c.metrics.reload("rejected")
-		err = fmt.Errorf("config: candidate from %s rejected, keeping revision %d: %w", layer, old.Revision, err)
-		if s.layer == LayerEtcd {
-			c.rejected(s.revision, err)
+		err = fmt.Errorf("config: candidate from %s rejected, keeping revision %d: %w", kind, old.Revision, err)
+		if u.layer == c.etcdIdx {
+			c.rejected(u.content.Revision, err)
 		}
 		c.report(err)
 		return
@@ -184,7 +146,7 @@ func (c *Config[T]) apply(u update) {
 	c.snap.Store(snap)
 	c.metrics.reload("applied")
 	c.metrics.observeLag(u.received)
-	c.notify(Change[T]{Old: old.Value, New: snap.Value, Revision: snap.Revision, Paths: paths, Source: layer, Resync: u.resync})
+	c.notify(Change[T]{Old: old.Value, New: snap.Value, Revision: snap.Revision, Paths: paths, Source: kind, Resync: u.content.Resync})
 }
 
 // rejected records that the etcd content at rev was rejected, for the
@@ -194,26 +156,30 @@ func (c *Config[T]) rejected(rev int64, err error) {
 	c.offer(c.cur)
 }
 
-// published records that the snapshot just built from c.srcs is in force,
-// whatever layer's update caused it: the snapshot file and the instance
-// record then describe the etcd content it was built from (which may be a
-// revision that was rejected before and is valid now over a changed lower
-// layer).
+// published records that the snapshot just built from c.layers is in
+// force, whatever layer's update caused it: the snapshot file and the
+// instance record then describe the etcd content it was built from (which
+// may be a revision that was rejected before and is valid now over a
+// changed lower layer).
 func (c *Config[T]) published() {
-	for _, s := range c.srcs {
-		if s.layer != LayerEtcd {
-			continue
-		}
-		// Degraded until content read from etcd (not the snapshot file)
-		// is in force, however many revisions that takes.
-		c.degraded.Store(s.snapshot)
-		if c.cur.data == s.data && c.cur.fromSnapshot == s.snapshot && c.cur.rejectedRev != s.revision {
-			return // nothing the status goroutine shows changed
-		}
-		c.cur.data, c.cur.fromSnapshot = s.data, s.snapshot
-		if c.cur.rejectedRev == s.revision {
-			c.cur.rejectedRev, c.cur.rejectedErr = 0, "" // applies now
-		}
-		c.offer(c.cur)
+	if c.etcdIdx < 0 {
+		return
 	}
+	l := c.layers[c.etcdIdx]
+	// Degraded until content read from etcd (not the snapshot file) is in
+	// force, however many revisions that takes.
+	c.degraded.Store(l.snapshot)
+	rev := l.content.Revision
+	if c.cur.data.Revision == rev && c.cur.fromSnapshot == l.snapshot && c.cur.rejectedRev != rev {
+		return // nothing the status goroutine shows changed
+	}
+	c.cur.data = &etcdprov.Data{Revision: rev, KVs: l.content.Raw}
+	if l.snapshot {
+		c.cur.data.Version = c.etcdSrc.first.Version
+	}
+	c.cur.fromSnapshot = l.snapshot
+	if c.cur.rejectedRev == rev {
+		c.cur.rejectedRev, c.cur.rejectedErr = 0, "" // applies now
+	}
+	c.offer(c.cur)
 }

@@ -1,11 +1,9 @@
 package config
 
 import (
-	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -55,55 +53,6 @@ func WithStartup(p StartupPolicy) Option {
 // With FromSnapshot it is what Load falls back to.
 func WithSnapshotFile(path string) Option {
 	return func(o *options) { o.snapshotFile = path }
-}
-
-// readEtcd reads the etcd layer under the start-up policy. fromSnapshot is
-// true when the data came from the snapshot file.
-func (c *Config[T]) readEtcd(ctx context.Context) (d *etcdprov.Data, fromSnapshot bool, err error) {
-	switch c.opts.startup.kind {
-	case startWait:
-		deadline := time.Now().Add(c.opts.startup.wait)
-		backoff := 50 * time.Millisecond
-		for {
-			rctx, cancel := context.WithDeadline(ctx, deadline)
-			d, err = c.etcd.Read(rctx)
-			cancel()
-			if err == nil || ctx.Err() != nil || time.Now().Add(backoff).After(deadline) {
-				return d, false, err
-			}
-			select {
-			case <-time.After(backoff):
-			case <-ctx.Done():
-				return nil, false, err
-			}
-			backoff = min(2*backoff, time.Second)
-		}
-	case startSnapshot:
-		if c.opts.snapshotFile == "" {
-			return nil, false, errors.New("config: FromSnapshot needs WithSnapshotFile")
-		}
-		// Leave time for the snapshot within the caller's deadline.
-		try := etcdprov.DefaultRequestTimeout
-		if dl, ok := ctx.Deadline(); ok {
-			try = min(try, time.Until(dl)/2)
-		}
-		rctx, cancel := context.WithTimeout(ctx, try)
-		d, err = c.etcd.Read(rctx)
-		cancel()
-		if err == nil {
-			return d, false, nil
-		}
-		snap, serr := readSnapshotFile(c.opts.snapshotFile, c.etcd.Layout())
-		if serr != nil {
-			return nil, false, fmt.Errorf("%w; and no usable snapshot: %w", err, serr)
-		}
-		c.log.Warn("config: etcd unreachable, starting from snapshot", "file", c.opts.snapshotFile,
-			"revision", snap.Revision, "version", snap.Version, "err", err)
-		return snap, true, nil
-	default:
-		d, err = c.etcd.Read(ctx)
-		return d, false, err
-	}
 }
 
 // snapshotFile is the on-disk form of the last applied etcd content.

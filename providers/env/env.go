@@ -24,13 +24,18 @@
 package env
 
 import (
+	"context"
 	"os"
 	"strings"
 
 	"github.com/knadh/koanf/maps"
+
+	"github.com/strataconf/strata/providers"
 )
 
-// Provider maps environment variables with a prefix onto config paths.
+// Provider maps environment variables with a prefix onto config paths. It
+// is a providers.Source; the environment of a process does not change, so
+// it is not watched.
 type Provider struct {
 	prefix  string
 	environ func() []string
@@ -53,11 +58,12 @@ func New(prefix string, opts ...Option) *Provider {
 	return p
 }
 
-// Read returns the nested tree of values (leaves are strings) and, for each
-// config path in it, the name of the variable it came from. Both are non-nil.
-func (p *Provider) Read() (tree map[string]any, vars map[string]string) {
+// Read returns the nested tree of values (leaves are strings) with, as the
+// key of each config path, the name of the variable it came from. It never
+// fails.
+func (p *Provider) Read(context.Context) (*providers.Content, error) {
 	values := map[string]string{}
-	vars = map[string]string{}
+	vars := map[string]string{}
 	seen := map[string]bool{}
 	for _, kv := range p.environ() {
 		name, value, ok := strings.Cut(kv, "=")
@@ -92,7 +98,7 @@ func (p *Provider) Read() (tree map[string]any, vars map[string]string) {
 		}
 		flat[path] = value
 	}
-	return maps.Unflatten(flat, "."), vars
+	return &providers.Content{Tree: maps.Unflatten(flat, "."), Keys: vars}, nil
 }
 
 // path maps a variable name to its config path; ok is false if the variable

@@ -1,6 +1,7 @@
 package env
 
 import (
+	"context"
 	"reflect"
 	"testing"
 )
@@ -61,7 +62,8 @@ func TestRead(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			p := New(tt.prefix, WithEnviron(func() []string { return tt.environ }))
-			tree, vars := p.Read()
+			c, _ := p.Read(context.Background())
+			tree, vars := c.Tree, c.Keys
 			if !reflect.DeepEqual(tree, tt.wantTree) {
 				t.Errorf("tree = %#v, want %#v", tree, tt.wantTree)
 			}
@@ -74,7 +76,8 @@ func TestRead(t *testing.T) {
 
 func TestReadDefaultsToOSEnviron(t *testing.T) {
 	t.Setenv("STRATA_ENV_TEST__KEY", "v")
-	tree, vars := New("STRATA_ENV_TEST__").Read()
+	c, _ := New("STRATA_ENV_TEST__").Read(context.Background())
+	tree, vars := c.Tree, c.Keys
 	if tree["key"] != "v" || vars["key"] != "STRATA_ENV_TEST__KEY" {
 		t.Errorf("Read = %v, %v; want key=v from the process environment", tree, vars)
 	}

@@ -3,6 +3,7 @@
 package file
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -10,10 +11,11 @@ import (
 	"sync"
 
 	"github.com/strataconf/strata/codec"
+	"github.com/strataconf/strata/providers"
 )
 
 // Provider reads one configuration file (json, yaml or toml, chosen by
-// extension).
+// extension). It is a providers.Watcher.
 type Provider struct {
 	path  string
 	codec codec.Codec
@@ -48,14 +50,20 @@ func New(path string) (*Provider, error) {
 // Path returns the path the Provider was created with.
 func (p *Provider) Path() string { return p.path }
 
-// Read reads and decodes the file. Errors start with "file <path>: " and wrap
-// the cause: fs.ErrNotExist for a missing file, *codec.SyntaxError for
-// malformed content. An empty file gives an empty map.
-func (p *Provider) Read() (map[string]any, error) {
+// Read reads and decodes the file; every leaf of the content has the
+// file's path as its key. Errors start with "file <path>: " and wrap the
+// cause: fs.ErrNotExist for a missing file, *codec.SyntaxError for
+// malformed content. An empty file gives an empty tree.
+func (p *Provider) Read(context.Context) (*providers.Content, error) {
 	b, err := os.ReadFile(p.path)
 	p.mu.Lock()
 	p.seen = &snapshot{b: b, err: err}
 	p.mu.Unlock()
+	return p.decode(b, err)
+}
+
+// decode turns the outcome of reading the file into its content.
+func (p *Provider) decode(b []byte, err error) (*providers.Content, error) {
 	if err != nil {
 		return nil, fmt.Errorf("file %s: %w", p.path, err)
 	}
@@ -63,5 +71,5 @@ func (p *Provider) Read() (map[string]any, error) {
 	if err != nil {
 		return nil, fmt.Errorf("file %s: %w", p.path, err)
 	}
-	return m, nil
+	return &providers.Content{Tree: m, Keys: providers.LeafKeys(m, p.path)}, nil
 }

@@ -1,6 +1,7 @@
 package file
 
 import (
+	"context"
 	"errors"
 	"io/fs"
 	"os"
@@ -45,7 +46,7 @@ func TestRead(t *testing.T) {
 			if p.Path() != path {
 				t.Errorf("Path() = %q, want %q", p.Path(), path)
 			}
-			got, err := p.Read()
+			got, err := readTree(p)
 			if err != nil {
 				t.Fatalf("Read: %v", err)
 			}
@@ -72,7 +73,7 @@ func TestReadMissing(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = p.Read()
+	_, err = readTree(p)
 	if !errors.Is(err, fs.ErrNotExist) {
 		t.Fatalf("Read = %v, want fs.ErrNotExist", err)
 	}
@@ -100,7 +101,7 @@ func TestReadMalformed(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			_, err = p.Read()
+			_, err = readTree(p)
 			var se *codec.SyntaxError
 			if !errors.As(err, &se) {
 				t.Fatalf("Read = %v, want a *codec.SyntaxError", err)
@@ -113,4 +114,13 @@ func TestReadMalformed(t *testing.T) {
 			}
 		})
 	}
+}
+
+// readTree reads p and returns its tree.
+func readTree(p *Provider) (map[string]any, error) {
+	c, err := p.Read(context.Background())
+	if err != nil {
+		return nil, err
+	}
+	return c.Tree, nil
 }

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/fsnotify/fsnotify"
+
+	"github.com/strataconf/strata/providers"
 )
 
 const (
@@ -24,11 +26,12 @@ const (
 // Tests replace it to know when a change will be seen.
 var watchStarted = func(*Provider) {}
 
-// Watch calls fn each time the content of the file may have changed, until
-// ctx is done; then it returns ctx.Err(). Its starting point is the content
+// Watch calls fn with the file's new content (or the error reading or
+// decoding it) each time the file changes, until ctx is done; then it
+// returns ctx.Err(). Its starting point is the content
 // the last Read saw (or, without one, the content when Watch starts): a
-// change between that Read and the start of Watch is not lost. It returns early with an error only
-// if watching cannot start (for example when the directory does not exist) or
+// change between that Read and the start of Watch is not lost. It returns
+// early with an error only if watching cannot start (for example when the directory does not exist) or
 // if the watcher stops delivering events.
 //
 // Watch watches the file's directory, not the file, so edits in place, atomic
@@ -37,12 +40,12 @@ var watchStarted = func(*Provider) {}
 // resolves into (such as an edit in place of ..data/app.yaml) is not. Each
 // burst of events is debounced (100 ms after the last event, at most 1 s
 // after the first); then the file is read through its path and fn is called
-// only if the content differs from what it was at the previous call (or when
+// only if its bytes differ from what it was at the previous call (or when
 // Watch started). A file that disappears or becomes unreadable counts as a
 // change, as does its return; it is never taken for an empty file. Watcher
 // errors (such as a queue overflow) cause a re-check and are otherwise
 // ignored. fn runs on Watch's goroutine, so at most one call runs at a time.
-func (p *Provider) Watch(ctx context.Context, fn func()) error {
+func (p *Provider) Watch(ctx context.Context, fn func(*providers.Content, error)) error {
 	w, err := fsnotify.NewWatcher()
 	if err != nil {
 		return fmt.Errorf("file %s: watch: %w", p.path, err)
@@ -81,7 +84,7 @@ func (p *Provider) Watch(ctx context.Context, fn func()) error {
 			b, err := os.ReadFile(p.path)
 			if (err == nil) != (lastErr == nil) || !bytes.Equal(b, last) {
 				last, lastErr = b, err
-				fn()
+				fn(p.decode(b, err))
 			}
 			continue
 		}

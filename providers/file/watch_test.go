@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"go.uber.org/goleak"
+
+	"github.com/strataconf/strata/providers"
 )
 
 // started maps a *Provider to a channel closed when its Watch has started.
@@ -33,7 +35,7 @@ func startWatch(t *testing.T, ctx context.Context, p *Provider, fn func()) <-cha
 	ready := make(chan struct{})
 	started.Store(p, ready)
 	done := make(chan error, 1)
-	go func() { done <- p.Watch(ctx, fn) }()
+	go func() { done <- p.Watch(ctx, func(*providers.Content, error) { fn() }) }()
 	select {
 	case <-ready:
 	case err := <-done:
@@ -114,7 +116,7 @@ func mustNew(t *testing.T, path string) *Provider {
 // checkRead checks that Read gives {"v": want}.
 func checkRead(t *testing.T, p *Provider, want int) {
 	t.Helper()
-	m, err := p.Read()
+	m, err := readTree(p)
 	if err != nil {
 		t.Fatalf("Read: %v", err)
 	}
@@ -212,7 +214,7 @@ func TestWatchRemoveAndRecreate(t *testing.T) {
 
 	mustDo(t, os.Remove(path))
 	expectCalls(t, calls, 1)
-	if _, err := p.Read(); !errors.Is(err, fs.ErrNotExist) {
+	if _, err := readTree(p); !errors.Is(err, fs.ErrNotExist) {
 		t.Fatalf("Read after removal = %v, want fs.ErrNotExist", err)
 	}
 	mustWrite(t, path, "v: 1\n") // the old content counts as a change after a removal
@@ -228,7 +230,7 @@ func TestWatchEmptyIsNotMissing(t *testing.T) {
 
 	mustWrite(t, path, "")
 	expectCalls(t, calls, 1)
-	if m, err := p.Read(); err != nil || len(m) != 0 {
+	if m, err := readTree(p); err != nil || len(m) != 0 {
 		t.Fatalf("Read = %v, %v; want an empty map", m, err)
 	}
 }
@@ -241,7 +243,7 @@ func TestWatchConfigMapTargetGone(t *testing.T) {
 
 	mustDo(t, os.Remove(filepath.Join(filepath.Dir(path), "..data")))
 	expectCalls(t, calls, 1)
-	if _, err := p.Read(); !errors.Is(err, fs.ErrNotExist) {
+	if _, err := readTree(p); !errors.Is(err, fs.ErrNotExist) {
 		t.Fatalf("Read after removal = %v, want fs.ErrNotExist", err)
 	}
 }
@@ -251,7 +253,7 @@ func TestWatchMissingDir(t *testing.T) {
 	p := mustNew(t, filepath.Join(t.TempDir(), "nope", "app.yaml"))
 	ctx, cancel := context.WithTimeout(context.Background(), callTimeout)
 	defer cancel()
-	err := p.Watch(ctx, func() { t.Error("fn called") })
+	err := p.Watch(ctx, func(*providers.Content, error) { t.Error("fn called") })
 	if err == nil || !errors.Is(err, fs.ErrNotExist) || ctx.Err() != nil {
 		t.Fatalf("Watch = %v, want an immediate fs.ErrNotExist", err)
 	}
