@@ -47,10 +47,10 @@ type Config[T any] struct {
 	version    atomic.Int64                // release version in force; set by the status goroutine
 	lastErr    atomic.Pointer[errorRecord] // the most recent reported error
 
-	cur          status      // owned by the reload loop
-	statusCh     chan status // reload loop → status goroutine, latest only
-	metrics      *metrics
-	collectors   []prometheus.Collector
+	cur        status      // owned by the reload loop
+	statusCh   chan status // reload loop → status goroutine, latest only
+	metrics    *metrics
+	collectors []prometheus.Collector
 
 	updates   chan update
 	ctx       context.Context // done once Close is called
