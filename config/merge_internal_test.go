@@ -1,0 +1,97 @@
+package config
+
+import (
+	"reflect"
+	"testing"
+
+	"github.com/strataconf/strata/providers"
+)
+
+// These tests cover the pure logic of the core (merge, origins, diff,
+// canonical keys) without etcd.
+
+func content(tree map[string]any, keys map[string]string) *providers.Content {
+	return &providers.Content{Tree: tree, Keys: keys}
+}
+
+func TestMergeLaterLayerWins(t *testing.T) {
+	defaults := layer{kind: LayerDefaults, content: content(
+		map[string]any{"db": map[string]any{"host": "localhost", "port": 5432}, "tags": []any{"a"}},
+		map[string]string{"db.host": "", "db.port": "", "tags": ""})}
+	file := layer{kind: LayerFile, content: content(
+		map[string]any{"db": map[string]any{"port": 6432}, "tags": map[string]any{"x": "1"}},
+		map[string]string{"db.port": "app.yaml", "tags.x": "app.yaml"})}
+	etcd := layer{kind: LayerEtcd, content: content(
+		map[string]any{"db": "json text"},
+		map[string]string{"db": "/p/data/db"})}
+
+	m := merge([]layer{defaults, file})
+	want := map[string]any{"db.host": "localhost", "db.port": 6432, "tags.x": "1"}
+	if !reflect.DeepEqual(m.values, want) {
+		t.Fatalf("values = %v, want %v", m.values, want)
+	}
+	if o := m.origins["db.port"]; o != (Origin{Layer: LayerFile, Key: "app.yaml"}) {
+		t.Fatalf("origin of db.port = %v", o)
+	}
+	if o := m.origins["db.host"]; o != (Origin{Layer: LayerDefaults}) {
+		t.Fatalf("origin of db.host = %v", o)
+	}
+
+	// A leaf replaces a subtree, and the layers' trees are left alone.
+	m = merge([]layer{defaults, file, etcd})
+	if !reflect.DeepEqual(m.values, map[string]any{"db": "json text", "tags.x": "1"}) {
+		t.Fatalf("values = %v", m.values)
+	}
+	if _, ok := defaults.content.Tree["db"].(map[string]any)["port"]; !ok {
+		t.Fatal("merge modified a layer's tree")
+	}
+}
+
+func TestOriginOf(t *testing.T) {
+	origins := map[string]Origin{
+		"servers.1.host": {Layer: LayerEtcd, Key: "/p/data/servers/1/host"},
+		"servers.0.host": {Layer: LayerEtcd, Key: "/p/data/servers/0/host"},
+		"db.port":        {Layer: LayerFile, Key: "a.yaml"},
+	}
+	for path, want := range map[string]Origin{
+		"db.port": {Layer: LayerFile, Key: "a.yaml"},
+		"servers": {Layer: LayerEtcd, Key: "/p/data/servers/0/host"}, // the first leaf beneath
+		"db.host": {},
+		"serv":    {}, // a prefix of a segment is not beneath
+	} {
+		got, ok := originOf(origins, path)
+		if got != want || ok != (want != Origin{}) {
+			t.Errorf("originOf(%q) = %v, %v; want %v", path, got, ok, want)
+		}
+	}
+}
+
+func TestDiff(t *testing.T) {
+	old := map[string]any{"a": 1, "b": []any{"x"}, "c": "gone"}
+	new := map[string]any{"a": 1, "b": []any{"y"}, "d": "new"}
+	if got, want := diff(old, new), []string{"b", "c", "d"}; !reflect.DeepEqual(got, want) {
+		t.Fatalf("diff = %v, want %v", got, want)
+	}
+	if got := diff(old, old); len(got) != 0 {
+		t.Fatalf("diff of equal values = %v", got)
+	}
+}
+
+func TestBinderCanonicalMovesKeys(t *testing.T) {
+	type limits struct {
+		MaxConns int `koanf:"maxConns"`
+	}
+	b := newBinder[limits]()
+	in := content(map[string]any{"maxconns": "5", "other": "x"},
+		map[string]string{"maxconns": "APP_MAXCONNS", "other": "APP_OTHER"})
+	got := b.canonical(in)
+	if !reflect.DeepEqual(got.Tree, map[string]any{"maxConns": "5", "other": "x"}) {
+		t.Fatalf("tree = %v", got.Tree)
+	}
+	if !reflect.DeepEqual(got.Keys, map[string]string{"maxConns": "APP_MAXCONNS", "other": "APP_OTHER"}) {
+		t.Fatalf("keys = %v", got.Keys)
+	}
+	if _, ok := in.Keys["maxconns"]; !ok {
+		t.Fatal("canonical modified its input")
+	}
+}
