@@ -9,7 +9,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"strconv"
 	"strings"
 	"time"
@@ -18,6 +17,8 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"google.golang.org/grpc/codes"
 	grpcstatus "google.golang.org/grpc/status"
+
+	etcdprov "github.com/strataconf/strata/providers/etcd"
 )
 
 // errRetry marks a commit that lost a race and may be re-run.
@@ -57,7 +58,7 @@ func (w *RawWriter) write(ctx context.Context, next func(*state) (Content, error
 	if wo.dryRun {
 		id = ""
 	}
-	backoff := time.Millisecond
+	backoff := etcdprov.NewBackoff(time.Millisecond, 100*time.Millisecond)
 	var unknown error // the last commit whose outcome is not known yet
 	var pending pendingCommit
 	for attempt := 1; ; attempt++ {
@@ -91,15 +92,12 @@ func (w *RawWriter) write(ctx context.Context, next func(*state) (Content, error
 			}
 			return nil, err
 		}
-		select {
-		case <-time.After(backoff/2 + rand.N(backoff/2+1)):
-		case <-ctx.Done():
+		if !backoff.Sleep(ctx) {
 			if unknown != nil {
 				return nil, fmt.Errorf("%w: write %s: %w (%w)", ErrUnknownOutcome, id, ctx.Err(), unknown)
 			}
 			return nil, fmt.Errorf("config: write gave up after %d attempts: %w (%w)", attempt, ctx.Err(), err)
 		}
-		backoff = min(2*backoff, 100*time.Millisecond)
 	}
 }
 
@@ -205,12 +203,12 @@ func (w *RawWriter) attempt(ctx context.Context, next func(*state) (Content, err
 	var ops []clientv3.Op
 	for _, ch := range changes {
 		if ch.Kind == Deleted {
-			ops = append(ops, clientv3.OpDelete(w.layout.Data()+ch.Key))
+			ops = append(ops, clientv3.OpDelete(w.layout.DataKey(ch.Key)))
 		} else {
-			ops = append(ops, clientv3.OpPut(w.layout.Data()+ch.Key, c[ch.Key]))
+			ops = append(ops, clientv3.OpPut(w.layout.DataKey(ch.Key), c[ch.Key]))
 		}
 	}
-	recKey := releaseKey(w.layout.Releases(), rel.Version)
+	recKey := w.layout.Release(rel.Version)
 	ops = append(ops,
 		clientv3.OpPut(w.layout.Version(), strconv.FormatInt(rel.Version, 10)),
 		clientv3.OpPut(recKey, string(recJSON)))
@@ -219,14 +217,14 @@ func (w *RawWriter) attempt(ctx context.Context, next func(*state) (Content, err
 		// also any older ones (a lowered retention, a record written by
 		// hand). A range from 0 on every write would walk every deleted
 		// record etcd has not compacted yet.
-		drop := clientv3.OpDelete(releaseKey(w.layout.Releases(), rel.Version-keep))
+		drop := clientv3.OpDelete(w.layout.Release(rel.Version - keep))
 		if rel.Version%keep == 0 {
-			drop = clientv3.OpDelete(releaseKey(w.layout.Releases(), 0),
-				clientv3.WithRange(releaseKey(w.layout.Releases(), rel.Version-keep+1)))
+			drop = clientv3.OpDelete(w.layout.Release(0),
+				clientv3.WithRange(w.layout.Release(rel.Version-keep+1)))
 		}
 		ops = append(ops, drop)
 	}
-	marker := w.layout.Writes() + id
+	marker := w.layout.Write(id)
 	lease, err := w.writeLease(ctx)
 	if err != nil {
 		return nil, err
@@ -361,7 +359,7 @@ func (w *RawWriter) checkExpectRevision(ctx context.Context, st *state, rev int6
 		return w.wrap("read at revision "+strconv.FormatInt(rev, 10), err)
 	}
 	for _, kv := range resp.Kvs {
-		k := strings.TrimPrefix(string(kv.Key), w.layout.Data())
+		k, _ := w.layout.RelKey(string(kv.Key))
 		if _, ok := st.content[k]; !ok {
 			return &ConflictError{Expected: st.version, Current: st.version,
 				Reason: fmt.Sprintf("data key %s was deleted after revision %d", k, rev)}

@@ -8,8 +8,6 @@ import (
 	"fmt"
 	"io"
 	"maps"
-	"strconv"
-	"strings"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
@@ -49,7 +47,7 @@ func (w *RawWriter) History(ctx context.Context, limit int) ([]Release, error) {
 	for i, kv := range resp.Kvs {
 		r, err := decodeRecord(string(kv.Key), kv.Value)
 		if err != nil {
-			n, _ := strconv.ParseInt(strings.TrimPrefix(string(kv.Key), w.layout.Releases()), 10, 64)
+			n, _ := w.layout.ParseRelease(string(kv.Key))
 			out = append(out, Release{Version: n, Revision: kv.ModRevision, Err: err})
 			if i == 0 {
 				newestHash = st.content.Hash() // nothing to compare with
@@ -142,16 +140,16 @@ func (w *RawWriter) contentOf(ctx context.Context, n, rev int64) (Content, error
 // writer that each record found, then its own. The result must hash to the
 // record's hash.
 func (w *RawWriter) rebuild(ctx context.Context, n, rev int64) (Content, *record, int64, error) {
-	readOpts := []clientv3.OpOption{clientv3.WithRange(releaseKey(w.layout.Releases(), n+1))}
+	readOpts := []clientv3.OpOption{clientv3.WithRange(w.layout.Release(n + 1))}
 	if rev > 0 {
 		readOpts = append(readOpts, clientv3.WithRev(rev))
 	}
-	resp, err := w.cli.Get(ctx, releaseKey(w.layout.Releases(), 0), readOpts...)
+	resp, err := w.cli.Get(ctx, w.layout.Release(0), readOpts...)
 	if err != nil {
 		return nil, nil, 0, w.wrap("read releases", err)
 	}
 	if len(resp.Kvs) == 0 || resp.Kvs[len(resp.Kvs)-1].Key == nil ||
-		string(resp.Kvs[len(resp.Kvs)-1].Key) != releaseKey(w.layout.Releases(), n) {
+		string(resp.Kvs[len(resp.Kvs)-1].Key) != w.layout.Release(n) {
 		return nil, nil, 0, fmt.Errorf("config: release %d of %s: %w", n, w.layout.Prefix(), ErrNotFound)
 	}
 	recs := make([]*record, len(resp.Kvs))
@@ -228,11 +226,7 @@ func (w *RawWriter) checkpoints(ctx context.Context, rev int64) (map[int64]bool,
 	}
 	out := make(map[int64]bool)
 	for _, kv := range resp.Kvs {
-		rest := strings.TrimPrefix(string(kv.Key), w.layout.Checkpoints())
-		if strings.Contains(rest, "/") {
-			continue // a part
-		}
-		if n, err := strconv.ParseInt(rest, 10, 64); err == nil {
+		if n, ok := w.layout.ParseCheckpoint(string(kv.Key)); ok { // not a part
 			out[n] = true
 		}
 	}
@@ -241,7 +235,7 @@ func (w *RawWriter) checkpoints(ctx context.Context, rev int64) (map[int64]bool,
 
 // readCheckpoint loads the checkpoint of release n.
 func (w *RawWriter) readCheckpoint(ctx context.Context, n, rev int64) (Content, error) {
-	key := releaseKey(w.layout.Checkpoints(), n)
+	key := w.layout.Checkpoint(n)
 	opts := []clientv3.OpOption{clientv3.WithPrefix()}
 	if rev > 0 {
 		opts = append(opts, clientv3.WithRev(rev))
@@ -263,7 +257,7 @@ func (w *RawWriter) readCheckpoint(ctx context.Context, n, rev int64) (Content, 
 	}
 	var buf bytes.Buffer
 	for i := range idx.Parts {
-		p, ok := parts[key+"/"+strconv.Itoa(i)]
+		p, ok := parts[w.layout.CheckpointPart(n, i)]
 		if !ok {
 			return nil, fmt.Errorf("config: checkpoint %s: part %d is missing", key, i)
 		}
@@ -308,13 +302,13 @@ func (w *RawWriter) checkpointOps(n int64, c Content) ([]clientv3.Op, error) {
 	if err := zw.Close(); err != nil {
 		return nil, fmt.Errorf("config: compress checkpoint: %w", err)
 	}
-	key := releaseKey(w.layout.Checkpoints(), n)
+	key := w.layout.Checkpoint(n)
 	z := buf.Bytes()
 	var ops []clientv3.Op
 	for len(z) > 0 || len(ops) == 0 {
 		part := z[:min(len(z), checkpointPart)]
 		z = z[len(part):]
-		ops = append(ops, clientv3.OpPut(key+"/"+strconv.Itoa(len(ops)), string(part)))
+		ops = append(ops, clientv3.OpPut(w.layout.CheckpointPart(n, len(ops)), string(part)))
 	}
 	idx, _ := json.Marshal(checkpointIndex{Hash: c.Hash(), Parts: len(ops), Keys: len(c)})
 	return append(ops, clientv3.OpPut(key, string(idx))), nil
@@ -352,7 +346,7 @@ func (w *RawWriter) pruneCheckpoints(ctx context.Context, newest int64) error {
 	}
 	for v := range have {
 		if v < keepFrom {
-			if _, err := w.cli.Delete(ctx, releaseKey(w.layout.Checkpoints(), v), clientv3.WithPrefix()); err != nil {
+			if _, err := w.cli.Delete(ctx, w.layout.Checkpoint(v), clientv3.WithPrefix()); err != nil {
 				return w.wrap("delete old checkpoint", err)
 			}
 		}

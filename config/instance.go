@@ -8,11 +8,12 @@ import (
 	"os"
 	"sort"
 	"strconv"
-	"strings"
 	"time"
 
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
+
+	etcdprov "github.com/strataconf/strata/providers/etcd"
 )
 
 // Instance is the record a running Config keeps at P/meta/instances/<id>
@@ -58,10 +59,10 @@ func WithInstance(id string, labels map[string]string, ttl time.Duration) Option
 
 // Instances lists the instance records under prefix, sorted by id.
 func Instances(ctx context.Context, cli *clientv3.Client, prefix string) ([]Instance, error) {
-	p := strings.TrimRight(prefix, "/") + "/meta/instances/"
+	p := etcdprov.NewLayout(prefix).Instances()
 	resp, err := cli.Get(ctx, p, clientv3.WithPrefix())
 	if err != nil {
-		return nil, fmt.Errorf("etcd [%s]: read %s: %w", strings.Join(cli.Endpoints(), ","), p, err)
+		return nil, etcdprov.Wrap("read "+p, cli.Endpoints(), err)
 	}
 	out := make([]Instance, 0, len(resp.Kvs))
 	for _, kv := range resp.Kvs {
@@ -87,13 +88,13 @@ type registration struct {
 	stop  context.CancelFunc // stops the keepalive of lease
 }
 
-func newRegistration(cli *clientv3.Client, instancesPrefix string, o *instanceOptions) *registration {
+func newRegistration(cli *clientv3.Client, layout etcdprov.Layout, o *instanceOptions) *registration {
 	host, _ := os.Hostname()
 	id := o.id
 	if id == "" {
 		id = host + "-" + strconv.Itoa(os.Getpid())
 	}
-	return &registration{cli: cli, key: instancesPrefix + id, ttl: o.ttl,
+	return &registration{cli: cli, key: layout.Instance(id), ttl: o.ttl,
 		rec: Instance{ID: id, Host: host, PID: os.Getpid(), Labels: o.labels, Started: time.Now().UTC()}}
 }
 

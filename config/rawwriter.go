@@ -93,7 +93,7 @@ func (w *RawWriter) read(ctx context.Context, id string) (*state, error) {
 		clientv3.OpGet(w.layout.Schema()),
 	}
 	if id != "" {
-		ops = append(ops, clientv3.OpGet(w.layout.Writes()+id))
+		ops = append(ops, clientv3.OpGet(w.layout.Write(id)))
 	}
 	resp, err := w.cli.Txn(ctx).Then(ops...).Commit()
 	if err != nil {
@@ -101,7 +101,7 @@ func (w *RawWriter) read(ctx context.Context, id string) (*state, error) {
 	}
 	st := &state{revision: resp.Header.Revision, content: Content{}, modRevs: map[string]int64{}}
 	for _, kv := range resp.Responses[0].GetResponseRange().Kvs {
-		k := strings.TrimPrefix(string(kv.Key), w.layout.Data())
+		k, _ := w.layout.RelKey(string(kv.Key))
 		st.content[k] = string(kv.Value)
 		st.modRevs[k] = kv.ModRevision
 	}
@@ -148,8 +148,8 @@ func (w *RawWriter) readNewest(ctx context.Context, st *state) error {
 		if len(resp.Kvs) == 0 {
 			return nil
 		}
-		n, err := strconv.ParseInt(strings.TrimPrefix(string(resp.Kvs[0].Key), w.layout.Releases()), 10, 64)
-		if err != nil {
+		n, ok := w.layout.ParseRelease(string(resp.Kvs[0].Key))
+		if !ok {
 			return fmt.Errorf("config: release key %s is not numbered", resp.Kvs[0].Key)
 		}
 		st.version = n
@@ -188,7 +188,7 @@ func (w *RawWriter) remember(rec *record) {
 // recordAt reads release record n (at revision rev; 0: the newest) and
 // returns it with its mod revision.
 func (w *RawWriter) recordAt(ctx context.Context, n, rev int64) (*record, int64, error) {
-	key := releaseKey(w.layout.Releases(), n)
+	key := w.layout.Release(n)
 	var opts []clientv3.OpOption
 	if rev > 0 {
 		opts = append(opts, clientv3.WithRev(rev))
@@ -207,8 +207,9 @@ func (w *RawWriter) recordAt(ctx context.Context, n, rev int64) (*record, int64,
 	return rec, resp.Kvs[0].ModRevision, nil
 }
 
+// wrap names the client's endpoints in an error from etcd.
 func (w *RawWriter) wrap(op string, err error) error {
-	return fmt.Errorf("etcd [%s]: %s: %w", strings.Join(w.cli.Endpoints(), ","), op, err)
+	return etcdprov.Wrap(op, w.cli.Endpoints(), err)
 }
 
 // Read returns the current content, the newest release version and the
@@ -329,17 +330,14 @@ func (w *RawWriter) Delete(ctx context.Context, configPath string, opts ...Write
 	}, opts...)
 }
 
-// leafKey maps a dotted config path to its leaf key relative to P/data/.
+// leafKey maps a dotted config path to its leaf key relative to P/data/
+// (etcdprov.LeafRel).
 func leafKey(configPath string) (string, error) {
-	if configPath == "" || strings.Contains(configPath, "/") {
-		return "", fmt.Errorf("config: %q is not a config path (dotted, like db.port)", configPath)
+	key, err := etcdprov.LeafRel(configPath)
+	if err != nil {
+		return "", fmt.Errorf("config: %w", err)
 	}
-	for _, s := range strings.Split(configPath, ".") {
-		if s == "" {
-			return "", fmt.Errorf("config: %q has an empty path segment", configPath)
-		}
-	}
-	return strings.ReplaceAll(configPath, ".", "/"), nil
+	return key, nil
 }
 
 // validate checks the whole candidate content before anything is written:
@@ -382,7 +380,7 @@ func (w *RawWriter) validate(st *state, c Content) error {
 func (w *RawWriter) tree(c Content) (map[string]any, map[string]Origin, error) {
 	d := &etcdprov.Data{KVs: make(map[string][]byte, len(c))}
 	for k, v := range c {
-		d.KVs[w.layout.Data()+k] = []byte(v)
+		d.KVs[w.layout.DataKey(k)] = []byte(v)
 	}
 	tree, keys, err := d.Tree(w.layout)
 	if err != nil {

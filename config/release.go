@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"sort"
-	"strconv"
 	"time"
 	"unicode/utf8"
 )
@@ -249,15 +248,4 @@ func decodeRecord(key string, b []byte) (*record, error) {
 		return nil, fmt.Errorf("config: release record %s: %w", key, err)
 	}
 	return &r, nil
-}
-
-// releaseKeyWidth zero-pads release numbers so that keys sort by number.
-const releaseKeyWidth = 20
-
-func releaseKey(prefix string, n int64) string {
-	s := strconv.FormatInt(n, 10)
-	for len(s) < releaseKeyWidth {
-		s = "0" + s
-	}
-	return prefix + s
 }

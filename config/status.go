@@ -40,7 +40,7 @@ func (c *Config[T]) offer(s status) {
 func (c *Config[T]) statusLoop(ctx context.Context) {
 	var reg *registration
 	if c.opts.instance != nil {
-		reg = newRegistration(c.opts.etcd, c.etcd.Layout().Instances(), c.opts.instance)
+		reg = newRegistration(c.opts.etcd, c.etcd.Layout(), c.opts.instance)
 		defer reg.close()
 	}
 	retry := time.NewTimer(time.Hour)

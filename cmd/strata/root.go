@@ -229,15 +229,14 @@ func withPath(args cobra.PositionalArgs, allowEmpty bool) cobra.PositionalArgs {
 	}
 }
 
-// checkPath checks a dotted config path (db.port).
+// checkPath checks a dotted config path (db.port) by the writer's rule
+// (etcdprov.LeafRel), in the CLI's words.
 func checkPath(p string) error {
-	if p == "" || strings.Contains(p, "/") {
-		return usagef("PATH %q is not a dotted config path (like db.port)", p)
-	}
-	for _, s := range strings.Split(p, ".") {
-		if s == "" {
-			return usagef("PATH %q has an empty path segment (want a dotted config path like db.port)", p)
+	if _, err := etcdprov.LeafRel(p); err != nil {
+		if p == "" || strings.Contains(p, "/") {
+			return usagef("PATH %q is not a dotted config path (like db.port)", p)
 		}
+		return usagef("PATH %q has an empty path segment (want a dotted config path like db.port)", p)
 	}
 	return nil
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/strataconf/strata/config"
+	etcdprov "github.com/strataconf/strata/providers/etcd"
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
@@ -43,7 +44,7 @@ func (a *app) status(ctx context.Context) error {
 		clientv3.OpGet(s.layout.Version()),
 	).Commit()
 	if err != nil {
-		return fmt.Errorf("etcd [%s]: read %s: %w", strings.Join(s.cli.Endpoints(), ","), s.layout.Instances(), err)
+		return etcdprov.Wrap("read "+s.layout.Instances(), s.cli.Endpoints(), err)
 	}
 	var version int64
 	if kvs := resp.Responses[1].GetResponseRange().Kvs; len(kvs) > 0 {
@@ -58,7 +59,7 @@ func (a *app) status(ctx context.Context) error {
 	} else {
 		t := newTable(a.stdout, "ID", "HOST", "PID", "VERSION", "REVISION", "UPDATED", "LABELS", "REJECTED")
 		for _, kv := range kvs {
-			id := strings.TrimPrefix(string(kv.Key), s.layout.Instances())
+			id, _ := s.layout.ParseInstance(string(kv.Key))
 			var in config.Instance
 			if err := json.Unmarshal(kv.Value, &in); err != nil {
 				t.row(id, "", "", "", "", "", "", "unreadable record: "+err.Error())

@@ -4,12 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"strings"
 
 	"github.com/spf13/cobra"
 
 	"github.com/strataconf/strata/config"
+	etcdprov "github.com/strataconf/strata/providers/etcd"
 )
 
 func (a *app) setCommand() *cobra.Command {
@@ -32,10 +32,10 @@ shown) is never stored.`,
 				if !replace {
 					return w.Set(ctx, args[0], args[1], wf.options()...)
 				}
-				if args[0] == "" || strings.Contains(args[0], "/") || slices.Contains(strings.Split(args[0], "."), "") {
+				key, err := etcdprov.LeafRel(args[0])
+				if err != nil {
 					return nil, usagef("PATH %q is not a dotted config path like db.port", args[0])
 				}
-				key := strings.ReplaceAll(args[0], ".", "/")
 				if args[1] == config.Mask {
 					return w.Set(ctx, args[0], args[1], wf.options()...) // refused at a secret path
 				}

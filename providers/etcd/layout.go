@@ -3,6 +3,8 @@ package etcd
 import (
 	"fmt"
 	"path"
+	"slices"
+	"strconv"
 	"strings"
 	"unicode"
 
@@ -75,8 +77,92 @@ func (l Layout) Schema() string { return l.prefix + "/meta/schema" }
 func (l Layout) Instances() string { return l.prefix + "/meta/instances/" }
 
 // LeafKey returns the data key that holds the leaf at a dotted config path.
+// It does not check the path; see LeafRel.
 func (l Layout) LeafKey(configPath string) string {
 	return l.Data() + strings.ReplaceAll(configPath, ".", "/")
+}
+
+// DataKey returns the data key of a key relative to Data() ("db/port" →
+// "P/data/db/port").
+func (l Layout) DataKey(rel string) string { return l.Data() + rel }
+
+// RelKey returns a data key relative to Data() ("P/data/db/port" →
+// "db/port"), and false for a key outside the data prefix.
+func (l Layout) RelKey(key string) (string, bool) { return strings.CutPrefix(key, l.Data()) }
+
+// LeafRel returns the key, relative to Data(), of the leaf at a dotted
+// config path ("db.port" → "db/port"). It fails for a path that is empty,
+// holds a slash, or has an empty segment.
+func LeafRel(configPath string) (string, error) {
+	if configPath == "" || strings.Contains(configPath, "/") {
+		return "", fmt.Errorf("%q is not a config path (dotted, like db.port)", configPath)
+	}
+	if slices.Contains(strings.Split(configPath, "."), "") {
+		return "", fmt.Errorf("%q has an empty path segment", configPath)
+	}
+	return strings.ReplaceAll(configPath, ".", "/"), nil
+}
+
+// releaseKeyWidth zero-pads release and checkpoint numbers so that their
+// keys sort by number and retention can delete a key range.
+const releaseKeyWidth = 20
+
+// number formats n as a key segment of releaseKeyWidth digits.
+func number(n int64) string { return fmt.Sprintf("%0*d", releaseKeyWidth, n) }
+
+// parseNumber reads a key segment written by number.
+func parseNumber(seg string) (int64, bool) {
+	if seg == "" || strings.ContainsAny(seg, "+-") {
+		return 0, false
+	}
+	n, err := strconv.ParseInt(seg, 10, 64)
+	return n, err == nil
+}
+
+// Release returns the key of release record n, zero-padded so that the
+// keys sort by number.
+func (l Layout) Release(n int64) string { return l.Releases() + number(n) }
+
+// ParseRelease returns the number of a release record key, and false for a
+// key that is not one.
+func (l Layout) ParseRelease(key string) (int64, bool) {
+	rest, ok := strings.CutPrefix(key, l.Releases())
+	if !ok {
+		return 0, false
+	}
+	return parseNumber(rest)
+}
+
+// Checkpoint returns the index key of the checkpoint of release n; its
+// parts lie beneath it (see CheckpointPart).
+func (l Layout) Checkpoint(n int64) string { return l.Checkpoints() + number(n) }
+
+// CheckpointPart returns the key of part i of the checkpoint of release n.
+func (l Layout) CheckpointPart(n int64, i int) string {
+	return l.Checkpoint(n) + "/" + strconv.Itoa(i)
+}
+
+// ParseCheckpoint returns the release number of a checkpoint's index key,
+// and false for any other key (a part included).
+func (l Layout) ParseCheckpoint(key string) (int64, bool) {
+	rest, ok := strings.CutPrefix(key, l.Checkpoints())
+	if !ok {
+		return 0, false
+	}
+	return parseNumber(rest)
+}
+
+// Write returns the key of the marker of write id.
+func (l Layout) Write(id string) string { return l.Writes() + id }
+
+// Instance returns the key of the record of instance id.
+func (l Layout) Instance(id string) string { return l.Instances() + id }
+
+// ParseInstance returns the id of an instance record key, and false for a
+// key that is not one.
+func (l Layout) ParseInstance(key string) (string, bool) {
+	id, ok := strings.CutPrefix(key, l.Instances())
+	return id, ok && id != ""
 }
 
 // Entry is what one data key contributes to the configuration tree.

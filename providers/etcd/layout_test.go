@@ -110,3 +110,88 @@ func TestCheckPrefix(t *testing.T) {
 		}
 	}
 }
+
+func TestLayoutKeys(t *testing.T) {
+	l := etcd.NewLayout("/app/prod/")
+	for _, tc := range []struct{ got, want string }{
+		{l.DataKey("db/port"), "/app/prod/data/db/port"},
+		{l.Release(7), "/app/prod/meta/releases/00000000000000000007"},
+		{l.Release(0), "/app/prod/meta/releases/00000000000000000000"},
+		{l.Checkpoint(32), "/app/prod/meta/checkpoints/00000000000000000032"},
+		{l.CheckpointPart(32, 1), "/app/prod/meta/checkpoints/00000000000000000032/1"},
+		{l.Write("abc"), "/app/prod/meta/writes/abc"},
+		{l.Instance("host-1"), "/app/prod/meta/instances/host-1"},
+	} {
+		if tc.got != tc.want {
+			t.Errorf("got %q, want %q", tc.got, tc.want)
+		}
+	}
+	if rel, ok := l.RelKey("/app/prod/data/db/port"); !ok || rel != "db/port" {
+		t.Errorf("RelKey = %q, %v", rel, ok)
+	}
+	if _, ok := l.RelKey("/app/prod/meta/version"); ok {
+		t.Error("RelKey accepted a meta key")
+	}
+	// Release keys sort by number, so retention can delete a key range.
+	if !(l.Release(9) < l.Release(10) && l.Release(99) < l.Release(100)) {
+		t.Error("release keys do not sort by number")
+	}
+}
+
+func TestLayoutParseKeys(t *testing.T) {
+	l := etcd.NewLayout("/p")
+	for _, n := range []int64{0, 1, 32, 1 << 40} {
+		if got, ok := l.ParseRelease(l.Release(n)); !ok || got != n {
+			t.Errorf("ParseRelease(Release(%d)) = %d, %v", n, got, ok)
+		}
+		if got, ok := l.ParseCheckpoint(l.Checkpoint(n)); !ok || got != n {
+			t.Errorf("ParseCheckpoint(Checkpoint(%d)) = %d, %v", n, got, ok)
+		}
+	}
+	if n, ok := l.ParseRelease("/p/meta/releases/12"); !ok || n != 12 {
+		t.Errorf("an unpadded release key: %d, %v", n, ok)
+	}
+	for _, bad := range []string{"/p/meta/releases/", "/p/meta/releases/x", "/p/meta/releases/-1", "/q/meta/releases/1", l.Checkpoint(3)} {
+		if _, ok := l.ParseRelease(bad); ok {
+			t.Errorf("ParseRelease(%q) accepted", bad)
+		}
+	}
+	for _, bad := range []string{l.CheckpointPart(3, 0), "/p/meta/checkpoints/", l.Release(3)} {
+		if _, ok := l.ParseCheckpoint(bad); ok {
+			t.Errorf("ParseCheckpoint(%q) accepted", bad)
+		}
+	}
+	if id, ok := l.ParseInstance(l.Instance("a-1")); !ok || id != "a-1" {
+		t.Errorf("ParseInstance = %q, %v", id, ok)
+	}
+	for _, bad := range []string{"/p/meta/instances/", "/p/meta/writes/a"} {
+		if _, ok := l.ParseInstance(bad); ok {
+			t.Errorf("ParseInstance(%q) accepted", bad)
+		}
+	}
+}
+
+func TestLeafRel(t *testing.T) {
+	for path, want := range map[string]string{"port": "port", "db.pool.max": "db/pool/max"} {
+		if got, err := etcd.LeafRel(path); err != nil || got != want {
+			t.Errorf("LeafRel(%q) = %q, %v; want %q", path, got, err, want)
+		}
+		if l := etcd.NewLayout("/p"); l.DataKey(want) != l.LeafKey(path) {
+			t.Errorf("DataKey(LeafRel(%q)) = %q, LeafKey = %q", path, l.DataKey(want), l.LeafKey(path))
+		}
+	}
+	for path, msg := range map[string]string{
+		"":      "is not a config path",
+		"db/p":  "is not a config path",
+		"a..b":  "has an empty path segment",
+		".a":    "has an empty path segment",
+		"a.":    "has an empty path segment",
+		"a.b.":  "has an empty path segment",
+		"x..":   "has an empty path segment",
+		"a/b.c": "is not a config path",
+	} {
+		if _, err := etcd.LeafRel(path); err == nil || !strings.Contains(err.Error(), msg) {
+			t.Errorf("LeafRel(%q) = %v, want %q", path, err, msg)
+		}
+	}
+}

@@ -106,7 +106,16 @@ func (p *Provider) Version(ctx context.Context, rev int64) (int64, error) {
 	return strconv.ParseInt(string(resp.Kvs[0].Value), 10, 64)
 }
 
-// wrap names the endpoints in an error from the client.
-func (p *Provider) wrap(op string, err error) error {
-	return fmt.Errorf("etcd [%s]: %s: %w", strings.Join(p.cli.Endpoints(), ","), op, err)
+// wrap names the provider's endpoints in an error from the client.
+func (p *Provider) wrap(op string, err error) error { return Wrap(op, p.cli.Endpoints(), err) }
+
+// Wrap names the endpoints and the operation in an error from an etcd
+// client: "etcd [http://a:2379,http://b:2379]: read /p/data/: <err>". err
+// stays in the chain (errors.Is finds context.DeadlineExceeded, an
+// rpctypes error, ...). A nil err gives nil.
+func Wrap(op string, endpoints []string, err error) error {
+	if err == nil {
+		return nil
+	}
+	return fmt.Errorf("etcd [%s]: %s: %w", strings.Join(endpoints, ","), op, err)
 }

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"maps"
-	"math/rand/v2"
 	"sync"
 	"time"
 
@@ -126,9 +125,9 @@ func (p *Provider) Watch(ctx context.Context, from *Data, fn func(Update)) error
 	// stream breaks and when a new one answers (see observedWatchClient).
 	w := clientv3.NewWatchFromWatchClient(observedWatchClient{pb.NewWatchClient(p.cli.ActiveConnection()), p}, p.cli)
 	defer w.Close()
-	backoff := minBackoff
+	backoff := NewBackoff(minBackoff, maxBackoff)
 	for {
-		err := p.watchOnce(ctx, w, kvs, &rev, fn, &backoff)
+		err := p.watchOnce(ctx, w, kvs, &rev, fn, backoff)
 		if ctx.Err() != nil {
 			p.state.update(func(s *WatchState) { s.Watching = false })
 			return ctx.Err()
@@ -139,7 +138,7 @@ func (p *Provider) Watch(ctx context.Context, from *Data, fn func(Update)) error
 		p.state.broken = p.state.broken || !errors.Is(err, rpctypes.ErrCompacted)
 		p.state.mu.Unlock()
 		if errors.Is(err, rpctypes.ErrCompacted) {
-			d, err := p.resync(ctx, &backoff)
+			d, err := p.resync(ctx, backoff)
 			if err != nil {
 				return err // ctx is done
 			}
@@ -148,15 +147,14 @@ func (p *Provider) Watch(ctx context.Context, from *Data, fn func(Update)) error
 			fn(Update{Data: d, Resync: true})
 			continue
 		}
-		if !sleep(ctx, jitter(backoff)) {
+		if !backoff.Sleep(ctx) {
 			return ctx.Err()
 		}
-		backoff = min(2*backoff, maxBackoff)
 	}
 }
 
 // watchOnce runs one watch stream from *rev+1 until it fails.
-func (p *Provider) watchOnce(ctx context.Context, w clientv3.Watcher, kvs map[string][]byte, rev *int64, fn func(Update), backoff *time.Duration) error {
+func (p *Provider) watchOnce(ctx context.Context, w clientv3.Watcher, kvs map[string][]byte, rev *int64, fn func(Update), backoff *Backoff) error {
 	wctx, cancel := context.WithCancel(clientv3.WithRequireLeader(ctx))
 	defer cancel()
 	// No WithProgressNotify: the resume revision only ever advances to the
@@ -172,7 +170,7 @@ func (p *Provider) watchOnce(ctx context.Context, w clientv3.Watcher, kvs map[st
 		if err := resp.Err(); err != nil {
 			return p.wrap(fmt.Sprintf("watch %s from revision %d", p.layout.Data(), *rev+1), err)
 		}
-		*backoff = minBackoff
+		backoff.Reset()
 		evs := resp.Events
 		for len(evs) > 0 {
 			r := evs[0].Kv.ModRevision
@@ -204,34 +202,16 @@ func (p *Provider) watchOnce(ctx context.Context, w clientv3.Watcher, kvs map[st
 }
 
 // resync re-reads the prefix until it succeeds or ctx is done.
-func (p *Provider) resync(ctx context.Context, backoff *time.Duration) (*Data, error) {
+func (p *Provider) resync(ctx context.Context, backoff *Backoff) (*Data, error) {
 	for {
 		d, err := p.Read(ctx)
 		if err == nil {
 			return d, nil
 		}
 		p.state.update(func(s *WatchState) { s.LastError, s.LastErrorTime = err, time.Now() })
-		if !sleep(ctx, jitter(*backoff)) {
+		if !backoff.Sleep(ctx) {
 			return nil, ctx.Err()
 		}
-		*backoff = min(2**backoff, maxBackoff)
-	}
-}
-
-// jitter spreads d over [d/2, d) so that many watchers do not retry in step.
-func jitter(d time.Duration) time.Duration {
-	return d/2 + rand.N(d/2+1)
-}
-
-// sleep waits d or until ctx is done; it reports whether d elapsed.
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
 	}
 }
 

@@ -45,7 +45,7 @@ func Build(l etcdprov.Layout, doc map[string]any, cur config.Content, secrets []
 	var entries []entry
 	leafAt := map[string]string{} // path → leaf key
 	for k := range cur {
-		e, err := l.Parse(l.Data() + k)
+		e, err := l.Parse(l.DataKey(k))
 		if err != nil {
 			continue
 		}

@@ -24,7 +24,7 @@ const Mask = config.Mask
 func Of(l etcdprov.Layout, c config.Content) (tree map[string]any, leafPaths map[string]bool, err error) {
 	d := &etcdprov.Data{KVs: make(map[string][]byte, len(c))}
 	for k, v := range c {
-		d.KVs[l.Data()+k] = []byte(v)
+		d.KVs[l.DataKey(k)] = []byte(v)
 	}
 	return fromData(l, d)
 }
