@@ -8,9 +8,13 @@ import (
 
 // Health is the state of a Config, for load balancers and operators.
 type Health struct {
-	// Status is "ok" or "degraded": started from the snapshot file and no
-	// content read from etcd is in force yet (etcd not reached, or what
-	// it holds was rejected), or the etcd watch is down.
+	// Status is "ok" or "degraded". Degraded means one of: the Config
+	// started from the snapshot file and no content read from etcd is in
+	// force yet (etcd not reached, or everything it held since was
+	// rejected); or the etcd watch is down (its stream failed, or the
+	// client's connection is down). A rejected candidate alone does not
+	// degrade: the last good configuration stays in force and LastError
+	// says why. HealthHandler of a nil Config answers "not loaded".
 	Status string `json:"status"`
 	// Reason says why the status is degraded.
 	Reason string `json:"reason,omitempty"`
@@ -37,11 +41,19 @@ type Health struct {
 
 // EtcdHealth is the state of the etcd watch.
 type EtcdHealth struct {
-	Watching   bool   `json:"watching"`
-	Revision   int64  `json:"revision"`
-	Reconnects int64  `json:"reconnects"`
-	Resyncs    int64  `json:"resyncs"`
-	LastError  string `json:"last_error,omitempty"`
+	// Watching is true while a watch stream is open and the client's
+	// connection is up.
+	Watching bool `json:"watching"`
+	// Revision is the last etcd revision the watch applied.
+	Revision int64 `json:"revision"`
+	// Reconnects counts watch streams that answered again after a failure
+	// (a broken connection, a restarted member, a lost leader).
+	Reconnects int64 `json:"reconnects"`
+	// Resyncs counts re-reads of the prefix after etcd compacted the
+	// history the watch needed.
+	Resyncs int64 `json:"resyncs"`
+	// LastError is the watch's most recent failure.
+	LastError string `json:"last_error,omitempty"`
 }
 
 // Health returns the current state. It is safe from any goroutine.
