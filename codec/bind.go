@@ -159,7 +159,7 @@ func (d *decoder) bindStruct(a at, m map[string]any, sv reflect.Value) {
 		v := m[key]
 		fa := a.child(key)
 		fa.secret = fa.secret || f.Secret
-		if isNil(v) {
+		if IsNil(v) {
 			continue
 		}
 		fv, err := fieldForWrite(sv, f.Index)
@@ -218,8 +218,10 @@ func fieldForRead(sv reflect.Value, index []int) (reflect.Value, bool) {
 	return v, true
 }
 
-// isNil reports whether v is nil or a nil pointer, map, slice or interface.
-func isNil(v any) bool {
+// IsNil reports whether v is nil, or a nil pointer, map, slice, interface,
+// func or chan. Bind treats such a value in a tree as an absent key: it
+// leaves the field unchanged.
+func IsNil(v any) bool {
 	if v == nil {
 		return true
 	}

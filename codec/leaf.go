@@ -46,7 +46,7 @@ func DecodeLeaf(v any, dst reflect.Value) error {
 
 // decode sets dst, which is addressable and settable, from v.
 func (d *decoder) decode(a at, v any, dst reflect.Value) {
-	if isNil(v) {
+	if IsNil(v) {
 		return
 	}
 	t := dst.Type()
@@ -70,7 +70,7 @@ func (d *decoder) decode(a at, v any, dst reflect.Value) {
 	case t.Kind() == reflect.Interface:
 		switch {
 		case t.NumMethod() == 0:
-			dst.Set(reflect.ValueOf(deepCopy(v)))
+			dst.Set(reflect.ValueOf(DeepCopy(v)))
 		case reflect.TypeOf(v).Implements(t):
 			dst.Set(reflect.ValueOf(v))
 		default:
@@ -86,7 +86,7 @@ func (d *decoder) decode(a at, v any, dst reflect.Value) {
 	}
 	switch t.Kind() {
 	case reflect.String:
-		s, ok := leafText(v)
+		s, ok := LeafText(v)
 		if !ok {
 			d.failf(a, v, "expected text, got %s", describe(v))
 			return
@@ -115,7 +115,7 @@ func (d *decoder) decode(a at, v any, dst reflect.Value) {
 }
 
 func (d *decoder) decodeText(a at, v any, dst reflect.Value) {
-	s, ok := leafText(v)
+	s, ok := LeafText(v)
 	if !ok {
 		d.failf(a, v, "expected text for %s, got %s", dst.Type(), describe(v))
 		return
@@ -342,7 +342,7 @@ func (d *decoder) sequence(a at, v any) ([]any, bool) {
 		return s, true
 	case reflect.Map:
 		if m, ok := v.(map[string]any); ok {
-			if s, ok := indexMapping(m); ok {
+			if s, ok := IndexMapping(m); ok {
 				return s, true
 			}
 		}
@@ -362,9 +362,11 @@ func (d *decoder) sequence(a at, v any) ([]any, bool) {
 	return nil, false
 }
 
-// indexMapping returns the values of m in index order when its keys are
-// exactly "0", "1", ... "n-1", the shape etcd keys servers/0/host give.
-func indexMapping(m map[string]any) ([]any, bool) {
+// IndexMapping returns the values of m in index order when its keys are
+// exactly "0", "1", ... "n-1", the shape etcd keys servers/0/host give,
+// and nil, false for any other keys. Bind reads such a mapping as a
+// sequence wherever it binds a slice or an array.
+func IndexMapping(m map[string]any) ([]any, bool) {
 	s := make([]any, len(m))
 	for i := range s {
 		v, ok := m[strconv.Itoa(i)]
@@ -431,10 +433,12 @@ func (d *decoder) decodeMap(a at, v any, dst reflect.Value) {
 	dst.Set(out)
 }
 
-// leafText returns the text of a leaf: a string as is, a TextMarshaler's
-// text, a bool or number formatted. ok is false for mappings, sequences and
-// other composite values.
-func leafText(v any) (string, bool) {
+// LeafText returns the text Bind gives a string (or TextUnmarshaler) field
+// for the leaf v: a string as is, a TextMarshaler's text, a bool
+// "true"/"false", an integer in decimal, a float formatted 'g' with the
+// fewest digits that read back the same. ok is false for mappings,
+// sequences and other composite values, and for a TextMarshaler that fails.
+func LeafText(v any) (string, bool) {
 	if tm, ok := v.(encoding.TextMarshaler); ok {
 		if b, err := tm.MarshalText(); err == nil {
 			return string(b), true
@@ -516,19 +520,20 @@ func cloneShallow(v reflect.Value) reflect.Value {
 	return v
 }
 
-// deepCopy copies the mappings and sequences of a tree value.
-func deepCopy(v any) any {
+// DeepCopy returns a copy of a tree value in which every map[string]any and
+// []any is copied, recursively; other values (leaves) are shared.
+func DeepCopy(v any) any {
 	switch v := v.(type) {
 	case map[string]any:
 		c := make(map[string]any, len(v))
 		for k, e := range v {
-			c[k] = deepCopy(e)
+			c[k] = DeepCopy(e)
 		}
 		return c
 	case []any:
 		c := make([]any, len(v))
 		for i, e := range v {
-			c[i] = deepCopy(e)
+			c[i] = DeepCopy(e)
 		}
 		return c
 	}

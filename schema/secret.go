@@ -170,14 +170,14 @@ func KeepMasked(doc, cur map[string]any, paths []string) (map[string]any, error)
 	if len(masked) == 0 {
 		return doc, nil
 	}
-	out, _ := deepCopyTree(doc).(map[string]any)
+	out, _ := codec.DeepCopy(doc).(map[string]any)
 	for _, p := range masked {
 		segs := strings.Split(p, ".")
 		old, ok := lookupSegments(cur, segs)
 		if !ok {
 			return nil, fmt.Errorf("%s: %q stands for the current secret value, but there is none: write the value itself", p, Masked)
 		}
-		setSegments(out, segs, deepCopyTree(old))
+		setSegments(out, segs, codec.DeepCopy(old))
 	}
 	return out, nil
 }
@@ -236,24 +236,6 @@ func setSegments(v any, segs []string, val any) {
 			return
 		}
 	}
-}
-
-func deepCopyTree(v any) any {
-	switch v := v.(type) {
-	case map[string]any:
-		out := make(map[string]any, len(v))
-		for k, e := range v {
-			out[k] = deepCopyTree(e)
-		}
-		return out
-	case []any:
-		out := make([]any, len(v))
-		for i, e := range v {
-			out[i] = deepCopyTree(e)
-		}
-		return out
-	}
-	return v
 }
 
 // expand returns the schema objects that describe the value node
