@@ -78,7 +78,11 @@ func (s *Schema) resolve(node any, ptr string) (map[string]any, string) {
 		if _, typed := m["type"]; !ok || typed || !strings.HasPrefix(ref, "#") {
 			return m, ptr
 		}
-		ptr, m = ref[1:], asObj(s.pointer(ref[1:]))
+		ptr = ref[1:]
+		if u, err := url.PathUnescape(ptr); err == nil {
+			ptr = u // as fragment reports the validator's locations
+		}
+		m = asObj(s.lookup(ptr))
 	}
 	return m, ptr
 }

@@ -13,7 +13,8 @@ const navigateSchema = `{
     "r1": {"$ref": "#/$defs/r2"},
     "r2": {"type": ["integer", "null"], "title": "r2"},
     "typedRef": {"$ref": "#/$defs/r2", "type": "string", "title": "typedRef"},
-    "loop": {"$ref": "#/$defs/loop"}
+    "loop": {"$ref": "#/$defs/loop"},
+    "a b": {"type": "string", "title": "spaced"}
   },
   "type": "object",
   "properties": {
@@ -81,6 +82,7 @@ func TestResolve(t *testing.T) {
 		{"no $ref", s.pointer("/$defs/r2"), "r2", "/start"},
 		{"dangling $ref", map[string]any{"$ref": "#/$defs/none"}, "", "/$defs/none"},
 		{"a $ref cycle ends", map[string]any{"$ref": "#/$defs/loop"}, "", "/$defs/loop"},
+		{"a %-escaped $ref", map[string]any{"$ref": "#/$defs/a%20b"}, "spaced", "/$defs/a b"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
