@@ -25,6 +25,10 @@
 //
 // STRATA_ETCD_BIN stands in for -etcd. STRATA_FAULTSUITE_LOGS=dir keeps a
 // copy of every member's log under dir.
+//
+// TestAcceptance (-run TestAcceptance, about 10 s) is a short check of the
+// library's etcd-facing API on one cluster without a fault stream, meant
+// for every supported server version; .ci/run runs it against etcd 3.5.
 package faultsuite
 
 import (

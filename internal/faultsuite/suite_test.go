@@ -5,9 +5,6 @@ package faultsuite
 import (
 	"flag"
 	"fmt"
-	"os"
-	"os/exec"
-	"strings"
 	"testing"
 )
 
@@ -18,18 +15,7 @@ var etcdBin = flag.String("etcd", "", "path of the etcd server binary (default $
 //
 //	faultsuite: N writes acknowledged, F faults injected, V violations found
 func TestFaultSuite(t *testing.T) {
-	bin := *etcdBin
-	if bin == "" {
-		bin = os.Getenv("STRATA_ETCD_BIN")
-	}
-	if bin == "" {
-		t.Fatal("faultsuite: no etcd binary: pass -etcd=/path/to/etcd or set STRATA_ETCD_BIN (.ci/etcd-bin builds one)")
-	}
-	out, err := exec.Command(bin, "--version").CombinedOutput()
-	if err != nil {
-		t.Fatalf("faultsuite: %s --version: %v\n%s", bin, err, out)
-	}
-	t.Logf("faultsuite: %s: %s", bin, strings.ReplaceAll(strings.TrimSpace(string(out)), "\n", "; "))
+	bin, _ := etcdBinary(t)
 
 	var acked, faults, violations int
 	for _, sc := range Scenarios() {
