@@ -1,6 +1,8 @@
 package config
 
 import (
+	"errors"
+	"fmt"
 	"maps"
 	"reflect"
 
@@ -10,12 +12,13 @@ import (
 )
 
 // binder is what Load and Writer[T] know of T: which keys name its fields
-// (whatever their case), which paths are secret, how a tree binds and
-// validates, and how a failure is told without showing a secret. It holds
-// no mutable state.
+// (whatever their case), which paths are secret, the defaults a writer
+// judges etcd over, how a tree binds and validates, and how a failure is
+// told without showing a secret. It is not modified after construction.
 type binder[T any] struct {
-	typ     reflect.Type
-	secrets []string // config paths of fields tagged secret
+	typ      reflect.Type
+	secrets  []string       // config paths of fields tagged secret
+	defaults map[string]any // Writer[T]: tree of WithWriterDefaults beneath every tree; nil without
 }
 
 func newBinder[T any]() binder[T] {
@@ -43,6 +46,60 @@ func (b binder[T]) canonical(c *providers.Content) *providers.Content {
 		}
 	}
 	return &out
+}
+
+// value returns v, given to option (WithDefaults, WithWriterDefaults), as
+// a T: v is a T or a non-nil *T.
+func (b binder[T]) value(option string, v any) (T, error) {
+	switch v := v.(type) {
+	case T:
+		return v, nil
+	case *T:
+		if v != nil {
+			return *v, nil
+		}
+		return *new(T), fmt.Errorf("config: %s got a nil *%s", option, b.typ)
+	}
+	return *new(T), fmt.Errorf("config: %s got %T, want %s or *%[3]s", option, v, b.typ)
+}
+
+// withDefaults returns b judging every tree over v's values.
+func (b binder[T]) withDefaults(v T) (binder[T], error) {
+	tree, err := codec.ToMap(v)
+	if err != nil {
+		return b, fmt.Errorf("config: WithWriterDefaults: %w", err)
+	}
+	b.defaults = tree
+	return b, nil
+}
+
+// over returns tree, spelled canonically for T, merged over the defaults
+// (just the canonical tree without defaults).
+func (b binder[T]) over(tree map[string]any) map[string]any {
+	tree = codec.Canonical(tree, b.typ, nil)
+	if b.defaults == nil {
+		return tree
+	}
+	merged := make(map[string]any)
+	mergeInto(merged, b.defaults)
+	mergeInto(merged, tree)
+	return merged
+}
+
+// lenient binds tree onto v, leaving out the values that do not bind, and
+// returns the bind error (nil when everything bound).
+func (b binder[T]) lenient(tree map[string]any, v *T) error {
+	_, err := codec.Bind(tree, v)
+	var be *codec.BindError
+	if err == nil || !errors.As(err, &be) {
+		return err
+	}
+	pruned, _ := codec.DeepCopy(tree).(map[string]any)
+	for _, fe := range be.Fields {
+		prune(pruned, fe.Path)
+	}
+	codec.Bind(pruned, v)
+	return err
 }
 
 // bind binds tree to a new T and validates it. A failure is an

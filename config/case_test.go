@@ -93,3 +93,29 @@ func TestKeyCaseDoesNotDecidePrecedence(t *testing.T) {
 		}
 	})
 }
+
+// A Writer[T] merges etcd over its defaults with the same rule: the etcd
+// key "maxconns" overrides the defaults' "maxConns".
+func TestWriterKeyCase(t *testing.T) {
+	cli := client(t)
+	p := prefix(t)
+	put(t, cli, p, "maxconns", "50")
+	w, err := config.NewWriter[Limits](cli, p, config.WithWriterDefaults(Limits{MaxConns: 10}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, _, _, err := w.Get(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v.MaxConns != 50 {
+		t.Fatalf("Get: maxConns = %d, want 50 from etcd", v.MaxConns)
+	}
+	if _, err := w.Update(context.Background(), func(l *Limits) error { l.Pool.MaxIdle = 2; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	v, _, _, _ = w.Get(context.Background())
+	if v.MaxConns != 50 || v.Pool.MaxIdle != 2 {
+		t.Fatalf("after Update: %+v", *v)
+	}
+}

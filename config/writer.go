@@ -39,8 +39,7 @@ import (
 // CLI check what T checks. A Writer is safe for concurrent use.
 type Writer[T any] struct {
 	raw       *RawWriter
-	defaults  map[string]any // tree of WithWriterDefaults, nil without
-	secrets   []string
+	b         binder[T] // with the tree of WithWriterDefaults, if given
 	schemaDoc []byte
 }
 
@@ -63,30 +62,23 @@ func NewWriter[T any](cli *clientv3.Client, prefix string, opts ...WriterOption)
 	if err != nil {
 		return nil, err
 	}
-	w := &Writer[T]{raw: raw, secrets: schema.SecretPaths(typ)}
+	w := &Writer[T]{raw: raw, b: newBinder[T]()}
 	provided := fieldPaths(typ, "", map[reflect.Type]bool{})
-	if d := o.defaults; d != nil {
-		var v T
-		switch d := d.(type) {
-		case T:
-			v = d
-		case *T:
-			if d != nil {
-				v = *d
-			}
-		default:
-			return nil, fmt.Errorf("config: WithWriterDefaults got %T, want %s", d, typ)
+	if o.defaults != nil {
+		v, err := w.b.value("WithWriterDefaults", o.defaults)
+		if err != nil {
+			return nil, err
 		}
-		if w.defaults, err = codec.ToMap(v); err != nil {
-			return nil, fmt.Errorf("config: WithWriterDefaults: %w", err)
+		if w.b, err = w.b.withDefaults(v); err != nil {
+			return nil, err
 		}
-		provided = flatPaths(w.defaults)
+		provided = flatPaths(w.b.defaults)
 	}
 	if w.schemaDoc, err = relaxedSchema(typ, provided); err != nil {
 		return nil, err
 	}
 	w.raw.check = w.check
-	w.raw.secretsOf = func(*state) []string { return w.secrets }
+	w.raw.secretsOf = func(*state) []string { return w.b.secrets }
 	w.raw.extraOps = func(st *state) []clientv3.Op {
 		if st.schema != nil {
 			return nil
@@ -226,12 +218,12 @@ func (w *Writer[T]) apply(st *state, fn func(*T) error, exact bool) (Content, er
 	if err := fn(next); err != nil {
 		return nil, err
 	}
-	over := w.over
+	over := w.b.over
 	if exact {
 		over = func(tree map[string]any) map[string]any { return tree }
 		cur = new(T)
 		if tree, _, err := w.raw.tree(st.content); err == nil {
-			w.bindLenient(tree, cur)
+			w.b.lenient(codec.Canonical(tree, w.b.typ, nil), cur)
 		}
 	}
 	before, err := codec.Leaves(cur)
@@ -308,60 +300,27 @@ func (w *Writer[T]) current(c Content) (*T, error) {
 	if err != nil {
 		tree, origins = map[string]any{}, nil
 	}
-	if berr := w.bindLenient(w.over(tree), v); berr != nil {
-		return v, invalidError(berr, origins, 0, w.secrets)
+	if berr := w.b.lenient(w.b.over(tree), v); berr != nil {
+		return v, w.b.invalid(berr, origins, 0)
 	}
 	return v, err
-}
-
-// bindLenient binds tree onto v, leaving out the values that do not bind,
-// and returns the bind error (nil when everything bound).
-func (w *Writer[T]) bindLenient(tree map[string]any, v *T) error {
-	_, err := codec.Bind(tree, v)
-	var be *codec.BindError
-	if err == nil || !errors.As(err, &be) {
-		return err
-	}
-	pruned := deepCopy(tree)
-	for _, fe := range be.Fields {
-		prune(pruned, fe.Path)
-	}
-	codec.Bind(pruned, v)
-	return err
-}
-
-// bindOver binds tree over the defaults onto v.
-func (w *Writer[T]) bindOver(tree map[string]any, v *T) error {
-	_, err := codec.Bind(w.over(tree), v)
-	return err
-}
-
-// over returns tree merged over the writer's defaults.
-func (w *Writer[T]) over(tree map[string]any) map[string]any {
-	if w.defaults == nil {
-		return tree
-	}
-	merged := make(map[string]any)
-	mergeInto(merged, w.defaults)
-	mergeInto(merged, tree)
-	return merged
 }
 
 // check applies the overlay rule to the etcd layer's tree (see Writer).
 func (w *Writer[T]) check(tree map[string]any, origins map[string]Origin) error {
 	v := new(T)
-	if err := w.bindOver(tree, v); err != nil {
-		return invalidError(err, origins, 0, w.secrets)
+	if _, err := codec.Bind(w.b.over(tree), v); err != nil {
+		return w.b.invalid(err, origins, 0)
 	}
 	err := schema.Validate(v)
 	var ve *schema.ValidationError
 	if err == nil || !errors.As(err, &ve) {
 		if err != nil {
-			return invalidError(err, origins, 0, w.secrets)
+			return w.b.invalid(err, origins, 0)
 		}
 		return nil
 	}
-	if w.defaults == nil { // judge only what etcd sets
+	if w.b.defaults == nil { // judge only what etcd sets
 		kept := &schema.ValidationError{}
 		for _, fe := range ve.Fields {
 			if etcdSets(origins, fe.Path) {
@@ -373,7 +332,7 @@ func (w *Writer[T]) check(tree map[string]any, origins map[string]Origin) error 
 		}
 		ve = kept
 	}
-	return invalidError(ve, origins, 0, w.secrets)
+	return w.b.invalid(ve, origins, 0)
 }
 
 // etcdSets reports whether the etcd layer provides the value at a
@@ -402,16 +361,4 @@ func prune(tree map[string]any, path string) {
 		m = next
 	}
 	delete(m, segs[len(segs)-1])
-}
-
-// deepCopy copies the maps of a tree (leaves are shared).
-func deepCopy(tree map[string]any) map[string]any {
-	out := make(map[string]any, len(tree))
-	for k, v := range tree {
-		if m, ok := v.(map[string]any); ok {
-			v = deepCopy(m)
-		}
-		out[k] = v
-	}
-	return out
 }
