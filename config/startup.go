@@ -8,7 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"time"
 
 	etcdprov "github.com/strataconf/strata/providers/etcd"
@@ -82,7 +81,8 @@ func writeSnapshotFile(path string, l etcdprov.Layout, d *etcdprov.Data, version
 	s := snapshotFile{Format: snapshotFormat, Prefix: l.Prefix(), Revision: d.Revision, Version: version,
 		Written: time.Now().UTC(), Content: make(Content, len(d.KVs))}
 	for k, v := range d.KVs {
-		s.Content[strings.TrimPrefix(k, l.Data())] = string(v)
+		rel, _ := l.RelKey(k)
+		s.Content[rel] = string(v)
 	}
 	s.Hash = s.hash()
 	b, err := json.MarshalIndent(s, "", "  ")
@@ -131,7 +131,7 @@ func readSnapshotFile(path string, l etcdprov.Layout) (*etcdprov.Data, error) {
 	}
 	d := &etcdprov.Data{Revision: s.Revision, Version: s.Version, KVs: make(map[string][]byte, len(s.Content))}
 	for k, v := range s.Content {
-		d.KVs[l.Data()+k] = []byte(v)
+		d.KVs[l.DataKey(k)] = []byte(v)
 	}
 	return d, nil
 }

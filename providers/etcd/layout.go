@@ -12,7 +12,7 @@ import (
 )
 
 // Layout names the etcd keys of one application's configuration under a
-// prefix P, as described in DESIGN.md:
+// prefix P (README lists them too):
 //
 //	P/data/a/b/c           one leaf value, bound to path a.b.c
 //	P/data/a.yaml          a document (.yaml, .yml, .json, .toml) mounted at path a
