@@ -108,7 +108,7 @@ func (yamlCodec) Unmarshal(b []byte) (map[string]any, error) {
 	// map[string]any; decode it generically to tell why.
 	var v any
 	if yaml.Unmarshal(b, &v) != nil {
-		return nil, &SyntaxError{Format: "yaml", Line: yamlLine(err), Err: err}
+		return nil, yamlError(b, err)
 	}
 	switch v := v.(type) {
 	case nil:

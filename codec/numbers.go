@@ -57,9 +57,10 @@ func (jsonParser) Marshal(m map[string]any) ([]byte, error) {
 	return kjson.Parser().Marshal(m)
 }
 
-// numberError is the error of the number lit at path.
-func numberError(path []string, lit string) error {
-	return fmt.Errorf("%s: number %s %w", strings.Join(path, "."), lit, ErrInexactNumber)
+// numberError is the error of the number at path. It names the path, not
+// the number: the document may hold a secret there.
+func numberError(path []string) error {
+	return fmt.Errorf("%s: number %w", strings.Join(path, "."), ErrInexactNumber)
 }
 
 // exactJSONNumbers replaces the json.Numbers in v by exact Go numbers.
@@ -84,7 +85,7 @@ func exactJSONNumbers(v any, path []string) (any, error) {
 	case json.Number:
 		n, ok := exactNumber(string(v))
 		if !ok {
-			return nil, numberError(path, string(v))
+			return nil, numberError(path)
 		}
 		return n, nil
 	}
@@ -215,7 +216,7 @@ func checkYAMLNumbers(b []byte) error {
 			if err != nil && !errors.Is(err, strconv.ErrRange) {
 				return nil // not a decimal literal: the decoder decides
 			}
-			return &SyntaxError{Format: "yaml", Line: n.Line, Column: n.Column, Err: numberError(path, n.Value)}
+			return &SyntaxError{Format: "yaml", Line: n.Line, Column: n.Column, Err: numberError(path)}
 		}
 		return nil
 	}

@@ -15,11 +15,18 @@ import (
 
 // SyntaxError is a malformed document: one its parser rejects, or one whose
 // top level is not a mapping.
+//
+// It never quotes the document: a document may hold a secret anywhere, and
+// a parse error cannot know which of its values are secret. Where a parser
+// quotes what it read (a value, an anchor name, a character, a number), Err
+// keeps the parser's message with that fragment left out; the line, the
+// column and the kind of error stay, and so do the keys a message names (a
+// key given twice), as keys are shown wherever paths are.
 type SyntaxError struct {
 	Format string // "json", "yaml" or "toml"
 	Line   int    // 1-based; 0 if the parser gives none
 	Column int    // 1-based byte column; 0 if the parser gives none
-	Err    error  // the parser's error
+	Err    error  // the reason: the parser's message without quoted input
 }
 
 // Error returns the format, the line when known, and the parser's message,
@@ -37,7 +44,7 @@ func (e *SyntaxError) Error() string {
 	return b.String()
 }
 
-// Unwrap returns the parser's error.
+// Unwrap returns the reason, Err.
 func (e *SyntaxError) Unwrap() error { return e.Err }
 
 var leadingLine = regexp.MustCompile(`^line \d+: `)
@@ -96,12 +103,148 @@ func yamlLine(err error) int {
 	return n
 }
 
+// yamlError turns a go.yaml.in/yaml/v3 error for document b into a
+// *SyntaxError. Where yaml gives no line (an alias that names no anchor, an
+// anchor that contains itself, a value its explicit tag cannot decode), it
+// is looked for in the document, since the message no longer quotes what
+// yaml quoted.
+func yamlError(b []byte, err error) error {
+	se := &SyntaxError{Format: "yaml", Line: yamlLine(err), Err: parserError(err)}
+	if se.Line != 0 {
+		return se
+	}
+	if m := unknownAnchor.FindStringSubmatch(err.Error()); m != nil {
+		se.Line, se.Column = aliasPosition(b, m[1])
+		return se
+	}
+	var doc yaml.Node
+	if yaml.Unmarshal(b, &doc) == nil {
+		if n := badYAMLNode(&doc, nil, 0); n != nil {
+			se.Line, se.Column = n.Line, n.Column
+		}
+	}
+	return se
+}
+
+// badYAMLNode returns the first node beneath n, in document order, that
+// fails to decode on its own: an alias inside the anchored node it names,
+// or a scalar with an explicit tag its value does not fit ("!!int abc").
+// up holds n's ancestors.
+func badYAMLNode(n *yaml.Node, up []*yaml.Node, depth int) *yaml.Node {
+	if n == nil || depth > 256 {
+		return nil
+	}
+	switch n.Kind {
+	case yaml.AliasNode:
+		for _, a := range up {
+			if a == n.Alias {
+				return n
+			}
+		}
+		return nil
+	case yaml.ScalarNode:
+		if n.Style&yaml.TaggedStyle != 0 {
+			var v any
+			if n.Decode(&v) != nil {
+				return n
+			}
+		}
+		return nil
+	}
+	up = append(up, n)
+	for _, c := range n.Content {
+		if bad := badYAMLNode(c, up, depth+1); bad != nil {
+			return bad
+		}
+	}
+	return nil
+}
+
+var unknownAnchor = regexp.MustCompile(`unknown anchor '(.*)' referenced`)
+
+// aliasPosition returns the 1-based line and column of the first alias
+// *name in b, or zeros.
+func aliasPosition(b []byte, name string) (line, col int) {
+	alias := []byte("*" + name)
+	for from := 0; from < len(b); {
+		i := bytes.Index(b[from:], alias)
+		if i < 0 {
+			break
+		}
+		i += from
+		end := i + len(alias)
+		before := i == 0 || bytes.IndexByte([]byte(" \t\r\n[{,"), b[i-1]) >= 0
+		after := end == len(b) || bytes.IndexByte([]byte(" \t\r\n,]}"), b[end]) >= 0
+		if before && after {
+			return position(b, i)
+		}
+		from = i + 1
+	}
+	return 0, 0
+}
+
+// parserError is the reason of a *SyntaxError for a parser's error: its
+// message with the fragments of the document it quotes left out.
+func parserError(err error) error {
+	return errors.New(redact(err.Error()))
+}
+
+// redactions rewrite the parser messages that quote the document (a value,
+// an anchor name, a character of it) into the same message without the
+// quoted text, in this order. They are the messages of go.yaml.in/yaml/v3,
+// encoding/json and github.com/pelletier/go-toml/v2 that quote their input;
+// what else a message quotes in "double quotes" or `backticks` is left out
+// by quotedInput.
+var redactions = []struct {
+	re   *regexp.Regexp
+	with string
+}{
+	// yaml
+	{regexp.MustCompile(`unknown anchor '.*' referenced`), "unknown anchor referenced (a value that starts with * is an alias: quote it)"},
+	{regexp.MustCompile(`anchor '.*' value contains itself`), "an anchor's value contains itself"},
+	{regexp.MustCompile("cannot decode (\\S+) `[^`]*` as a "), "cannot decode $1 as a "},
+	{regexp.MustCompile("cannot unmarshal (\\S+) `[^`]*` into "), "cannot unmarshal $1 into "},
+	{regexp.MustCompile(`invalid map key: .*`), "invalid map key"},
+	// toml: %#U of a character of the document, "U+0071 'q'"
+	{regexp.MustCompile(`(?: but got)? U\+[0-9A-Fa-f]+ '(?:\\'|[^'])*'`), ""},
+	{regexp.MustCompile(`invalid character at start of key: .*`), "invalid character at start of key"},
+	{regexp.MustCompile(`strconv\.\w+: parsing "(?:[^"\\]|\\.)*": `), ""},
+	// json
+	{regexp.MustCompile(`invalid character '(?:\\'|[^'])*'`), "invalid character"},
+	{regexp.MustCompile(` \(expecting '(?:\\'|[^'])*'\)`), ""},
+	{regexp.MustCompile(`cannot unmarshal number \S+ into `), "cannot unmarshal number into "},
+}
+
+// quotedInput is any other fragment a parser quotes: "double-quoted" or
+// `backticked` text.
+var quotedInput = regexp.MustCompile("`[^`]*`|\"(?:[^\"\\\\]|\\\\.)*\"")
+
+// keptMessages name keys, not values, and are kept whole: a key given
+// twice (yaml's message quotes it).
+var keptMessages = regexp.MustCompile(`^(?:yaml: )?(?:line \d+: )?mapping key ".*" already defined at line \d+$`)
+
+// redact returns a parser's message without the text of the document it
+// quotes, line by line (yaml lists several problems on lines of their own).
+func redact(msg string) string {
+	lines := strings.Split(msg, "\n")
+	for i, l := range lines {
+		if keptMessages.MatchString(strings.TrimSpace(l)) {
+			continue
+		}
+		for _, r := range redactions {
+			l = r.re.ReplaceAllString(l, r.with)
+		}
+		lines[i] = quotedInput.ReplaceAllString(l, "(text left out)")
+	}
+	return strings.Join(lines, "\n")
+}
+
 // jsonError turns an encoding/json error for document b into a *SyntaxError.
 func jsonError(b []byte, err error) error {
 	var se *json.SyntaxError
 	if errors.As(err, &se) {
 		line, col := position(b, int(se.Offset)-1)
-		return &SyntaxError{Format: "json", Line: line, Column: col, Err: err}
+		return &SyntaxError{Format: "json", Line: line, Column: col, Err: parserError(err)}
 	}
 	var te *json.UnmarshalTypeError
 	if errors.As(err, &te) {
@@ -114,7 +257,7 @@ func jsonError(b []byte, err error) error {
 			return topLevelError("json", line, v)
 		}
 	}
-	return &SyntaxError{Format: "json", Err: err}
+	return &SyntaxError{Format: "json", Err: parserError(err)}
 }
 
 // position returns the 1-based line and byte column of b[i]; i is clamped
@@ -128,7 +271,7 @@ func position(b []byte, i int) (line, col int) {
 
 // tomlError turns a go-toml error into a *SyntaxError.
 func tomlError(err error) error {
-	se := &SyntaxError{Format: "toml", Err: err}
+	se := &SyntaxError{Format: "toml", Err: parserError(err)}
 	var de *toml.DecodeError
 	if errors.As(err, &de) {
 		se.Line, se.Column = de.Position()

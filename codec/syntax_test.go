@@ -33,14 +33,14 @@ func TestSyntaxErrorLines(t *testing.T) {
 			"yaml: line 2: mapping values are not allowed in this context"},
 		{"yaml duplicate key", codec.YAML, "a: 1\nb: 2\na: 3\n", 3, 0,
 			`yaml: line 3: mapping key "a" already defined at line 1`},
-		{"yaml unknown anchor has no line", codec.YAML, "a: 1\nb: *x\n", 0, 0,
-			"yaml: unknown anchor 'x' referenced"},
+		{"yaml unknown anchor", codec.YAML, "a: 1\nb: *x\n", 2, 4,
+			"yaml: line 2: unknown anchor referenced (a value that starts with * is an alias: quote it)"},
 		{"json missing comma", codec.JSON, "{\n  \"a\": 1 \"b\": 2\n}\n", 2, 10,
-			`json: line 2: invalid character '"' after object key:value pair`},
+			"json: line 2: invalid character after object key:value pair"},
 		{"json bad literal", codec.JSON, "{\n  \"a\": 1,\n  \"b\": tru\n}\n", 3, 11,
-			"json: line 3: invalid character '\\n' in literal true (expecting 'e')"},
+			"json: line 3: invalid character in literal true"},
 		{"json trailing comma", codec.JSON, "{\n  \"a\": [1, 2,]\n}", 2, 14,
-			"json: line 2: invalid character ']' looking for beginning of value"},
+			"json: line 2: invalid character looking for beginning of value"},
 		{"json truncated", codec.JSON, "{\n  \"a\": [1,\n  2", 3, 3,
 			"json: line 3: unexpected end of JSON input"},
 		{"toml bad value line 4", codec.TOML, "a = 1\nb = 2\n[c]\nd = = 3\n", 4, 5,
@@ -110,6 +110,67 @@ func TestJSONDuplicateKeys(t *testing.T) {
 	for _, doc := range []string{`{"a": {"k": 1}, "b": {"k": 1}}`, `{"l": [{"k": 1}, {"k": 2}]}`, `{"a": 1, "A": 2}`} {
 		if _, err := codec.JSON.Unmarshal([]byte(doc)); err != nil {
 			t.Errorf("%s: %v", doc, err)
+		}
+	}
+}
+
+// A parse error never quotes the document, which may hold a secret
+// anywhere: not a value, an anchor name, a character of a string or a
+// number. It keeps the format, the line (and column) and the kind of error.
+func TestSyntaxErrorsQuoteNoInput(t *testing.T) {
+	const secret = "hunter2secret"
+	tests := []struct {
+		name   string
+		c      codec.Codec
+		in     string
+		hidden string // what the parser's own message quotes
+		line   int
+		kind   string
+	}{
+		{"yaml unknown anchor", codec.YAML, "a: 1\ntoken: *" + secret + "\n", secret, 2, "unknown anchor"},
+		{"yaml anchor in itself", codec.YAML, "a: 1\ntoken: &" + secret + " [*" + secret + "]\n", secret, 2, "contains itself"},
+		{"yaml explicit tag", codec.YAML, "a: 1\ntoken: !!int " + secret + "\n", secret, 2, "cannot decode !!str as a !!int"},
+		{"yaml timestamp tag", codec.YAML, "a:\n  token: !!timestamp " + secret + "\n", secret, 2, "cannot decode"},
+		{"yaml inexact number", codec.YAML, "a: 1\npin: 123456789012345678901234567890\n", "123456789012345678901234567890", 2, "cannot be kept exactly"},
+		{"json bare word", codec.JSON, "{\"a\": 1,\n\"token\": " + secret + "}", "'h'", 2, "invalid character looking for beginning of value"},
+		{"json escape", codec.JSON, "{\"token\": \"" + secret + "\\q\"}", "'q'", 1, "invalid character in string escape code"},
+		{"json literal", codec.JSON, "{\"token\": trhunter}", "'h'", 1, "invalid character in literal true"},
+		{"json inexact number", codec.JSON, `{"pin": 123456789012345678901234567890}`, "123456789012345678901234567890", 0, "pin: number cannot be kept exactly"},
+		{"toml escape", codec.TOML, "a = 1\ntoken = \"" + secret + "\\q\"\n", "'q'", 2, "invalid escaped character"},
+		{"toml trailing text", codec.TOML, "token = 1" + secret + "\n", "'h'", 1, "expected newline"},
+		{"toml number out of range", codec.TOML, "pin = 99999999999999999999999\n", "99999999999999999999999", 1, "couldn't parse decimal number: value out of range"},
+		{"toml float out of range", codec.TOML, "pin = 1e99999\n", "1e99999", 1, "unable to parse float: value out of range"},
+		{"toml key start", codec.TOML, "[a]\n%" + secret + " = 1\n", "%", 2, "invalid character at start of key"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := tt.c.Unmarshal([]byte(tt.in))
+			var se *codec.SyntaxError
+			if !errors.As(err, &se) {
+				t.Fatalf("error %v is not a *SyntaxError", err)
+			}
+			for e := error(se); e != nil; e = errors.Unwrap(e) {
+				if msg := e.Error(); strings.Contains(msg, tt.hidden) || strings.Contains(msg, secret) || strings.Contains(msg, "hunter") {
+					t.Fatalf("%T quotes the document: %q", e, msg)
+				}
+			}
+			if se.Line != tt.line || !strings.Contains(err.Error(), tt.kind) || !strings.HasPrefix(err.Error(), se.Format+": ") {
+				t.Errorf("error %q (line %d), want line %d and %q", err, se.Line, tt.line, tt.kind)
+			}
+		})
+	}
+	// Keys are not values: a key given twice is named, as paths are
+	// everywhere.
+	for _, tt := range []struct {
+		c       codec.Codec
+		in, key string
+	}{
+		{codec.YAML, "a: 1\nb: 2\na: 3\n", `"a"`},
+		{codec.JSON, `{"db": {"host": 1, "host": 2}}`, "db.host"},
+		{codec.TOML, "a = 1\na = 2\n", "key a"},
+	} {
+		if _, err := tt.c.Unmarshal([]byte(tt.in)); err == nil || !strings.Contains(err.Error(), tt.key) {
+			t.Errorf("%q: %v, want it to name %s", tt.in, err, tt.key)
 		}
 	}
 }

@@ -18,7 +18,9 @@ type Problem struct {
 	// is missing (a required field) or its origin is unknown.
 	Origin Origin
 	// Reason says what is wrong: `cannot parse "abc" as int`,
-	// "failed max=65535 (value 70000)". Values of secret fields are masked.
+	// "failed max=65535 (value 70000)". Values of secret fields are masked,
+	// and so are values that hold one (a list of structs with a secret
+	// field).
 	Reason string
 }
 
@@ -61,37 +63,61 @@ func (e *InvalidError) Error() string {
 // Is reports whether target is ErrInvalid.
 func (e *InvalidError) Is(target error) bool { return target == ErrInvalid }
 
-// Unwrap returns the *codec.BindError or *schema.ValidationError.
+// Unwrap returns the *codec.BindError or *schema.ValidationError, with the
+// values the problems hide hidden in it too.
 func (e *InvalidError) Unwrap() error { return e.err }
 
 // invalidError turns a bind or validation error into an *InvalidError whose
-// problems name the origin of each value and never show a secret.
+// problems name the origin of each value and never show a secret: not the
+// value of a secret path, nor a value that holds one beneath it (a list
+// of structs with a secret field, a struct given as one leaf of JSON
+// text), whose whole text a failure would otherwise quote. The error it
+// wraps is a copy with those values hidden too.
 func invalidError(err error, origins map[string]Origin, rev int64, secrets []string) error {
 	ie := &InvalidError{Revision: rev, err: err}
 	var be *codec.BindError
 	var ve *schema.ValidationError
 	switch {
 	case errors.As(err, &be):
-		for _, fe := range be.Fields {
+		shown := &codec.BindError{Fields: make([]*codec.FieldError, len(be.Fields))}
+		for i, fe := range be.Fields {
 			reason := fe.Err.Error()
-			if schema.IsSecret(secrets, fe.Path) {
+			switch {
+			case schema.IsSecret(secrets, fe.Path):
 				reason = "cannot be bound (value hidden: the field is secret)"
+			case schema.HoldsSecret(secrets, fe.Path):
+				reason = "cannot be bound (value hidden: it holds a secret field)"
 			}
+			if reason != fe.Err.Error() {
+				fe = &codec.FieldError{Path: fe.Path, Err: errors.New(reason)}
+			}
+			shown.Fields[i] = fe
 			o, _ := originOf(origins, fe.Path)
 			ie.Problems = append(ie.Problems, Problem{Path: fe.Path, Origin: o, Reason: reason})
 		}
+		ie.err = shown
 	case errors.As(err, &ve):
-		for _, fe := range ve.Fields {
+		shown := &schema.ValidationError{Fields: make([]schema.FieldError, len(ve.Fields))}
+		for i, fe := range ve.Fields {
+			if !fe.Secret && schema.HoldsSecret(secrets, fe.Path) {
+				fe.Value, fe.Secret = Mask, true
+			}
+			shown.Fields[i] = fe
 			reason := "failed " + fe.Rule
 			if fe.Param != "" {
 				reason += "=" + fe.Param
 			}
 			o, found := originOf(origins, fe.Path)
 			if found && fe.Rule != "required" {
-				reason += " (value " + fe.Value + ")"
+				value := fe.Value
+				if fe.Secret {
+					value = Mask
+				}
+				reason += " (value " + value + ")"
 			}
 			ie.Problems = append(ie.Problems, Problem{Path: fe.Path, Origin: o, Reason: reason})
 		}
+		ie.err = shown
 	default:
 		return fmt.Errorf("%w: %w", ErrInvalid, err)
 	}

@@ -437,7 +437,7 @@ func mask(secrets []string, changes []KeyChange) []KeyChange {
 func keyIsSecret(secrets []string, key string) bool {
 	p := strings.TrimSuffix(key, path.Ext(key))
 	p = strings.ReplaceAll(p, "/", ".")
-	if schema.IsSecret(secrets, p) {
+	if schema.HoldsSecret(secrets, p) { // a leaf above a secret (JSON text) holds it whole
 		return true
 	}
 	if path.Ext(key) != "" { // a document: secret if any secret lies inside

@@ -74,11 +74,15 @@ const Mask = "******"
 
 // Values returns a copy of the merged values before binding, by config path
 // ("db.port" → "5432"), with the values of fields tagged secret replaced by
-// Mask. It is meant for display: the bound Value is the configuration.
+// Mask, wherever they are: in the elements of lists and maps
+// ("creds.0.token" for a secret Token of the elements of Creds), and in a
+// value that holds one whole (a list given as one leaf of JSON text, a
+// struct given as a JSON object at "db"). It is meant for display: the
+// bound Value is the configuration.
 func (s *Snapshot[T]) Values() map[string]any {
 	out := make(map[string]any, len(s.values))
 	for p, v := range s.values {
-		if schema.IsSecret(s.secrets, p) {
+		if schema.HoldsSecret(s.secrets, p) {
 			v = Mask
 		}
 		out[p] = v

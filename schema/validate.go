@@ -14,7 +14,9 @@
 // failures are reported under its Go field name.
 //
 // A field tagged `secret:"true"`, and every field below it, has its value
-// masked as "******" in errors.
+// masked as "******" in errors; so has a value that holds such a field
+// anywhere beneath it (a struct, a slice of structs, a map of them, a
+// pointer to one), when a rule on that container fails.
 package schema
 
 import (
@@ -24,6 +26,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/go-playground/validator/v10"
 
@@ -83,7 +86,7 @@ type FieldError struct {
 	Rule   string // validator tag, e.g. "max", "required", "oneof"
 	Param  string // the rule's parameter, e.g. "65535"; empty if none
 	Value  string // the rejected value rendered with %v, or Masked when Secret
-	Secret bool   // the field, or a struct field above it, is tagged `secret:"true"` (Check: the path is secret, or one the schema does not allow)
+	Secret bool   // the value is or holds a secret: the field, a struct field above it or one inside its value is tagged `secret:"true"` (Check: the path is secret, holds one, or is one the schema does not allow)
 }
 
 // String returns e.g. "db.port: failed max=65535 (value 70000)". The value
@@ -154,6 +157,10 @@ func Validate(v any) (err error) {
 		if top != "" {
 			path = strings.TrimPrefix(strings.TrimPrefix(path, top), ".")
 		}
+		// A rule on a container (min=2 on a slice of structs, nefield on
+		// a pointer to one) fails with the whole value, secrets and all:
+		// such a value is not shown either.
+		secret = secret || holdsSecret(reflect.ValueOf(fe.Value()))
 		value := Masked
 		if !secret {
 			value = fmt.Sprintf("%v", fe.Value())
@@ -168,6 +175,123 @@ func Validate(v any) (err error) {
 	}
 	sort.SliceStable(out.Fields, func(i, j int) bool { return out.Fields[i].Path < out.Fields[j].Path })
 	return out
+}
+
+// holdsSecret reports whether v holds a field tagged `secret:"true"`
+// anywhere beneath it: through struct fields (exported or not, as %v shows
+// both), pointers, the elements of slices and arrays, the keys and values
+// of maps, and the dynamic values of interfaces. A container whose type
+// can hold one counts even when empty. A value too large to search counts
+// too.
+func holdsSecret(v reflect.Value) bool {
+	budget := 100000
+	var walk func(v reflect.Value, depth int) bool
+	walk = func(v reflect.Value, depth int) bool {
+		if !v.IsValid() {
+			return false
+		}
+		budget--
+		if budget < 0 || depth > 64 {
+			return true
+		}
+		k := typeSecrets(v.Type())
+		if k.holds {
+			return true
+		}
+		if !k.dynamic {
+			return false
+		}
+		switch v.Kind() {
+		case reflect.Interface, reflect.Pointer:
+			return !v.IsNil() && walk(v.Elem(), depth+1)
+		case reflect.Struct:
+			for i := range v.NumField() {
+				if walk(v.Field(i), depth+1) {
+					return true
+				}
+			}
+		case reflect.Slice, reflect.Array:
+			for i := range v.Len() {
+				if walk(v.Index(i), depth+1) {
+					return true
+				}
+			}
+		case reflect.Map:
+			for it := v.MapRange(); it.Next(); {
+				if walk(it.Key(), depth+1) || walk(it.Value(), depth+1) {
+					return true
+				}
+			}
+		}
+		return false
+	}
+	return walk(v, 0)
+}
+
+// secretKind is what a type says of the secrets its values hold: holds,
+// a field tagged secret lies in the type; dynamic, an interface lies in
+// it, whose values may hold one.
+type secretKind struct{ holds, dynamic bool }
+
+var secretKinds sync.Map // reflect.Type → secretKind
+
+func typeSecrets(t reflect.Type) secretKind {
+	if k, ok := secretKinds.Load(t); ok {
+		return k.(secretKind)
+	}
+	k := typeSecretsOf(t, map[reflect.Type]bool{})
+	secretKinds.Store(t, k)
+	return k
+}
+
+func typeSecretsOf(t reflect.Type, seen map[reflect.Type]bool) (k secretKind) {
+	if seen[t] {
+		return k // a recursive type: its other branches decide
+	}
+	seen[t] = true
+	defer delete(seen, t)
+	switch t.Kind() {
+	case reflect.Interface:
+		k.dynamic = true
+	case reflect.Pointer, reflect.Slice, reflect.Array:
+		k = typeSecretsOf(t.Elem(), seen)
+	case reflect.Map:
+		kk, vk := typeSecretsOf(t.Key(), seen), typeSecretsOf(t.Elem(), seen)
+		k = secretKind{holds: kk.holds || vk.holds, dynamic: kk.dynamic || vk.dynamic}
+	case reflect.Struct:
+		for i := range t.NumField() {
+			f := t.Field(i)
+			if codec.IsSecretField(f) {
+				return secretKind{holds: true}
+			}
+			fk := typeSecretsOf(f.Type, seen)
+			if fk.holds {
+				return fk
+			}
+			k.dynamic = k.dynamic || fk.dynamic
+		}
+	}
+	return k
+}
+
+// HoldsSecret reports whether the value at path is secret (IsSecret) or
+// holds a secret beneath it, so that showing it whole would show the
+// secret: "db" holds "db.password", "creds" and "creds[0]" hold
+// "creds.*.token", and the root "" holds every secret path.
+func HoldsSecret(paths []string, path string) bool {
+	if IsSecret(paths, path) {
+		return true
+	}
+	segs := pathSegments(path)
+	for _, p := range paths {
+		if p == "" {
+			continue
+		}
+		if _, above := matchSegments(strings.Split(p, "."), segs); above {
+			return true
+		}
+	}
+	return false
 }
 
 // SecretPaths returns the config paths of fields tagged `secret:"true"` in t

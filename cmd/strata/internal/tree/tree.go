@@ -178,7 +178,7 @@ func Diff(old, new map[string]string, secrets []string) []Change {
 		}
 	}
 	for i := range out {
-		if schema.IsSecret(secrets, out[i].Path) {
+		if schema.HoldsSecret(secrets, out[i].Path) { // a leaf above a secret (JSON text) holds it whole
 			if out[i].Old != "" {
 				out[i].Old = Mask
 			}
