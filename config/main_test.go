@@ -11,6 +11,7 @@ import (
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/goleak"
 
 	"github.com/strataconf/strata/internal/etcdtest"
 )
@@ -33,6 +34,14 @@ func TestMain(m *testing.M) {
 	shared = c
 	code := m.Run()
 	c.Close()
+	// Every Config, Writer and watch a test started must be gone by now:
+	// Close stops everything that was started.
+	if code == 0 {
+		if err := goleak.Find(leakOptions()...); err != nil {
+			fmt.Fprintln(os.Stderr, "goroutines left behind:", err)
+			code = 1
+		}
+	}
 	os.Exit(code)
 }
 
@@ -81,4 +90,14 @@ func writeFile(t testing.TB, name, content string) string {
 
 func environ(kv ...string) func() []string {
 	return func() []string { return kv }
+}
+
+// leakOptions ignores the goroutines that outlive a closed embedded etcd
+// server or client by design (package-level loggers, gRPC's resolver and
+// balancer background work, the HTTP transport's idle connections).
+func leakOptions() []goleak.Option {
+	return []goleak.Option{
+		goleak.IgnoreTopFunction("go.opencensus.io/stats/view.(*worker).start"),
+		goleak.IgnoreTopFunction("internal/poll.runtime_pollWait"),
+	}
 }
