@@ -31,7 +31,8 @@ const writeMarkerTTL = 20 * time.Minute
 
 // maxOutside bounds the changes made around the writer that a release
 // record lists with their values; beyond it the record lists the keys only
-// and the release writes a checkpoint.
+// (so it cannot be undone), the release writes a checkpoint, and the
+// previous release's content is stored as its checkpoint.
 const maxOutside = 256
 
 // write is the one path every write takes: read at revision R, compute the
@@ -194,7 +195,7 @@ func (w *RawWriter) attempt(ctx context.Context, next func(*state) (Content, err
 		return &Release{Version: st.version, Revision: st.revision, Hash: rel.Hash}, nil
 	}
 
-	rec, checkpoint := w.newRecord(ctx, st, rel, changes, id)
+	rec, checkpoint, prevCheckpoint := w.newRecord(ctx, st, rel, changes, id)
 	rel.Outside = mask(secrets, loadChanges(rec.Outside))
 	recJSON, err := json.Marshal(rec)
 	if err != nil {
@@ -280,10 +281,18 @@ func (w *RawWriter) attempt(ctx context.Context, next func(*state) (Content, err
 	}
 	rel.Revision = resp.Header.Revision
 	w.remember(rec)
+	if prevCheckpoint != nil {
+		// The previous release's content, before the changes made around
+		// the writer that this record lists without values. Failing to
+		// store it leaves the releases before it to forward replay only.
+		if cp, err := w.checkpointOps(rel.Version-1, prevCheckpoint); err == nil {
+			_ = w.writeCheckpoint(ctx, cp)
+		}
+	}
 	if checkpoint {
 		// A checkpoint that fails to be written costs rebuild time: releases
-		// are rebuilt from an older checkpoint. The next write of this
-		// writer tries again.
+		// are rebuilt from another checkpoint, if one is kept. The next
+		// write of this writer tries again.
 		err := w.writeCheckpoint(ctx, late)
 		w.mu.Lock()
 		w.checkpointDue = err != nil
@@ -296,13 +305,18 @@ func (w *RawWriter) attempt(ctx context.Context, next func(*state) (Content, err
 }
 
 // newRecord builds the release record of a write and says whether the
-// write must also store a checkpoint of its content.
-func (w *RawWriter) newRecord(ctx context.Context, st *state, rel *Release, changes []KeyChange, id string) (*record, bool) {
+// write must also store a checkpoint of its content. When the changes made
+// around the writer before it are too many to keep with their values, the
+// record cannot be undone; it also returns the content of the previous
+// release, to be stored as that release's checkpoint (unless it has one), so
+// that the releases before it can still be rebuilt backward.
+func (w *RawWriter) newRecord(ctx context.Context, st *state, rel *Release, changes []KeyChange, id string) (*record, bool, Content) {
 	rec := &record{Version: rel.Version, Author: rel.Author, Message: rel.Message, Time: rel.Time, Hash: rel.Hash,
 		RollbackOf: rel.RollbackOf, WriteID: id, Schema: rel.Schema, Changes: storeChanges(changes, true)}
 	base := st.content.Hash()
 	rec.Base = base
 	var anchor int64
+	var prevCheckpoint Content
 	broken := false // the chain of records does not lead to this release's base
 	switch {
 	case st.prev == nil:
@@ -321,17 +335,28 @@ func (w *RawWriter) newRecord(ctx context.Context, st *state, rel *Release, chan
 			rec.Outside = storeChanges(outside, len(outside) <= maxOutside)
 			rec.OutsideValues = len(outside) <= maxOutside
 			broken = !rec.OutsideValues
+			if broken && st.prev.Content == nil && st.prev.Anchor != st.prev.Version {
+				prevCheckpoint = prevContent
+			}
 		}
 	}
 	w.mu.Lock()
 	due := w.checkpointDue
 	w.mu.Unlock()
-	checkpoint := due || broken || anchor == 0 || rel.Version-anchor >= checkpointEvery
+	checkpoint := due || broken || anchor == 0 || rel.Version-anchor >= checkpointInterval(w.opts.retention)
 	if checkpoint {
 		anchor = rel.Version
 	}
 	rec.Anchor = anchor
-	return rec, checkpoint
+	return rec, checkpoint, prevCheckpoint
+}
+
+// checkpointInterval is how many releases may follow a checkpoint before
+// the next release stores one: checkpointEvery, or the retention when it is
+// smaller, so that the newest retention releases always include one (see
+// chain in history.go).
+func checkpointInterval(retention int) int64 {
+	return int64(max(1, min(checkpointEvery, retention)))
 }
 
 // checkExpectRevision fails with a *ConflictError when anything under the

@@ -5,6 +5,7 @@ import (
 	"compress/gzip"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"maps"
@@ -13,8 +14,9 @@ import (
 )
 
 // checkpointEvery is how many releases may follow a checkpoint before the
-// next release stores one: rebuilding a release applies at most this many
-// records.
+// next release stores one, unless the retention is smaller
+// (checkpointInterval): rebuilding a release replays or undoes fewer
+// records than this.
 const checkpointEvery = 32
 
 // checkpointPart bounds one stored part of a checkpoint, well under etcd's
@@ -134,76 +136,220 @@ func (w *RawWriter) contentOf(ctx context.Context, n, rev int64) (Content, error
 }
 
 // rebuild returns the content of release n, its record and the record's
-// mod revision, read at revision rev (0: the newest): the newest checkpoint
-// at or before n (or a format-1 record, which holds its content), then the
-// records after it applied in order: first the changes made around the
-// writer that each record found, then its own. The result must hash to the
-// record's hash.
+// mod revision, from the release records and checkpoints alone, all read at
+// one revision: rev, or the newest when rev is 0. It replays forward where
+// it can, else it undoes records backward from a later checkpoint (see
+// chain); either way the result must hash to the record's hash.
 func (w *RawWriter) rebuild(ctx context.Context, n, rev int64) (Content, *record, int64, error) {
-	readOpts := []clientv3.OpOption{clientv3.WithRange(w.layout.Release(n + 1))}
-	if rev > 0 {
-		readOpts = append(readOpts, clientv3.WithRev(rev))
-	}
-	resp, err := w.cli.Get(ctx, w.layout.Release(0), readOpts...)
-	if err != nil {
-		return nil, nil, 0, w.wrap("read releases", err)
-	}
-	if len(resp.Kvs) == 0 || resp.Kvs[len(resp.Kvs)-1].Key == nil ||
-		string(resp.Kvs[len(resp.Kvs)-1].Key) != w.layout.Release(n) {
-		return nil, nil, 0, fmt.Errorf("config: release %d of %s: %w", n, w.layout.Prefix(), ErrNotFound)
-	}
-	recs := make([]*record, len(resp.Kvs))
-	bad := make([]error, len(resp.Kvs)) // records that do not decode: fatal only where replayed
-	for i, kv := range resp.Kvs {
-		if recs[i], bad[i] = decodeRecord(string(kv.Key), kv.Value); bad[i] != nil {
-			recs[i] = &record{Version: -1}
-		}
-	}
-	if err := bad[len(bad)-1]; err != nil {
-		return nil, nil, 0, fmt.Errorf("config: release %d of %s cannot be rebuilt: %w", n, w.layout.Prefix(), err)
-	}
-	target, targetRev := recs[len(recs)-1], resp.Kvs[len(resp.Kvs)-1].ModRevision
-	checkpoints, err := w.checkpoints(ctx, rev)
+	checkpoints, rev, err := w.checkpoints(ctx, rev)
 	if err != nil {
 		return nil, nil, 0, err
 	}
-	// The start: the newest release at or before n whose content is stored.
-	var cur Content
-	start := -1
-	for i := len(recs) - 1; i >= 0 && cur == nil; i-- {
-		if bad[i] != nil {
-			return nil, nil, 0, fmt.Errorf("config: release %d of %s cannot be rebuilt: %w", n, w.layout.Prefix(), bad[i])
+	hi := n // the records up to the newest checkpoint: a backward start may be any
+	for v := range checkpoints {
+		hi = max(hi, v)
+	}
+	resp, err := w.cli.Get(ctx, w.layout.Release(0), clientv3.WithRange(w.layout.Release(hi+1)), clientv3.WithRev(rev))
+	if err != nil {
+		return nil, nil, 0, w.wrap("read releases", err)
+	}
+	ch := &chain{w: w, rev: rev, checkpoints: checkpoints, target: -1}
+	for _, kv := range resp.Kvs {
+		v, ok := w.layout.ParseRelease(string(kv.Key))
+		if !ok {
+			continue
 		}
-		switch {
-		case recs[i].Content != nil:
-			cur = maps.Clone(recs[i].Content)
-		case checkpoints[recs[i].Version]:
-			if c, err := w.readCheckpoint(ctx, recs[i].Version, rev); err == nil && c.Hash() == recs[i].Hash {
-				cur = c
+		rec, err := decodeRecord(string(kv.Key), kv.Value)
+		if err != nil {
+			rec = &record{Version: v}
+		}
+		if v == n {
+			ch.target = len(ch.recs)
+			if err != nil {
+				return nil, nil, 0, fmt.Errorf("config: release %d of %s cannot be rebuilt: %w", n, w.layout.Prefix(), err)
 			}
 		}
-		start = i
+		ch.vers = append(ch.vers, v)
+		ch.recs = append(ch.recs, rec)
+		ch.bad = append(ch.bad, err)
+		ch.revs = append(ch.revs, kv.ModRevision)
 	}
-	if cur == nil {
-		return nil, nil, 0, fmt.Errorf("config: release %d of %s cannot be rebuilt: no checkpoint at or before it is kept", n, w.layout.Prefix())
+	if ch.target < 0 {
+		return nil, nil, 0, fmt.Errorf("config: release %d of %s: %w", n, w.layout.Prefix(), ErrNotFound)
 	}
-	for i := start + 1; i < len(recs); i++ {
-		r := recs[i]
-		if r.Version != recs[i-1].Version+1 {
-			return nil, nil, 0, fmt.Errorf("config: release %d of %s cannot be rebuilt: release %d is missing", n, w.layout.Prefix(), recs[i-1].Version+1)
+	target, targetRev := ch.recs[ch.target], ch.revs[ch.target]
+	c, ferr := ch.forward(ctx)
+	if ferr == nil {
+		if h := c.Hash(); h != target.Hash {
+			ferr = fmt.Errorf("its records give content %s, the release says %s", h, target.Hash)
+		} else {
+			return c, target, targetRev, nil
 		}
-		if r.Base != "" && r.Base != recs[i-1].Hash {
+	}
+	c, berr := ch.backward(ctx)
+	if berr == nil {
+		if h := c.Hash(); h != target.Hash {
+			berr = fmt.Errorf("its records give content %s, the release says %s", h, target.Hash)
+		} else {
+			return c, target, targetRev, nil
+		}
+	}
+	return nil, nil, 0, fmt.Errorf("config: release %d of %s cannot be rebuilt: from a checkpoint at or before it: %w; back from a later one: %w",
+		n, w.layout.Prefix(), ferr, berr)
+}
+
+// chain is the release records of a prefix, oldest first, as one rebuild
+// read them, and the versions that have a checkpoint.
+//
+// Record k leads from the content of release k-1 to that of release k:
+// first the changes made around the writer that it found (Outside, when
+// its Base differs from the hash of release k-1), then its own Changes.
+// Both hold old and new values, so the records can be replayed forward
+// from a checkpoint at or before the release, or undone backward from a
+// checkpoint after it. Retention deletes the records older than the newest
+// n, so the checkpoint before a kept release may have lost the records
+// that lead from it; the writer therefore stores a checkpoint at least
+// every min(checkpointEvery, n) releases, and every kept release has a
+// kept checkpoint at or before it with all records since, or one after it.
+type chain struct {
+	w           *RawWriter
+	rev         int64
+	checkpoints map[int64]bool
+	vers        []int64   // the version of each record, from its key
+	recs        []*record // a record that does not decode has only its Version
+	bad         []error   // why a record does not decode: fatal only where it is needed
+	revs        []int64   // mod revisions
+	target      int       // the index of the release to rebuild
+}
+
+// stored returns the content of record i's release when it is stored: in
+// the record itself (format 1) or in a checkpoint that matches its hash.
+func (ch *chain) stored(ctx context.Context, i int) Content {
+	if r := ch.recs[i]; r.Content != nil {
+		return maps.Clone(r.Content)
+	}
+	if !ch.checkpoints[ch.vers[i]] {
+		return nil
+	}
+	c, err := ch.w.readCheckpoint(ctx, ch.vers[i], ch.rev)
+	if err != nil || c.Hash() != ch.recs[i].Hash {
+		return nil
+	}
+	return c
+}
+
+// forward starts from the newest stored content at or before the target
+// and replays the records after it in order. The start may also be the
+// checkpoint of the release just before the oldest record kept (retention
+// deleted its record): its content stands in for that release's.
+func (ch *chain) forward(ctx context.Context) (Content, error) {
+	var cur Content
+	var prevHash string // the hash of the release before the first record replayed
+	from := -1          // the index of the first record replayed
+	for i := ch.target; cur == nil; i-- {
+		if i < 0 || (i < ch.target && ch.vers[i] != ch.vers[i+1]-1) {
+			// Release ch.vers[i+1]-1 has no record (any more).
+			v := ch.vers[i+1] - 1
+			if !ch.checkpoints[v] {
+				if i < 0 {
+					return nil, errors.New("no checkpoint at or before it is kept")
+				}
+				return nil, fmt.Errorf("release %d is missing", v)
+			}
+			c, err := ch.w.readCheckpoint(ctx, v, ch.rev)
+			if err != nil {
+				return nil, err
+			}
+			cur, prevHash, from = c, c.Hash(), i+1
+			break
+		}
+		if ch.bad[i] != nil {
+			return nil, ch.bad[i] // it would have to be replayed
+		}
+		if c := ch.stored(ctx, i); c != nil {
+			cur, prevHash, from = c, ch.recs[i].Hash, i+1
+		}
+	}
+	for j := from; j <= ch.target; j++ {
+		r := ch.recs[j]
+		if r.Base != "" && r.Base != prevHash {
 			if !r.OutsideValues {
-				return nil, nil, 0, fmt.Errorf("config: release %d of %s cannot be rebuilt: the changes made around the writer before release %d were not recorded", n, w.layout.Prefix(), r.Version)
+				return nil, fmt.Errorf("the changes made around the writer before release %d were not recorded", r.Version)
 			}
 			applyChanges(cur, loadChanges(r.Outside))
 		}
 		applyChanges(cur, loadChanges(r.Changes))
+		prevHash = r.Hash
 	}
-	if h := cur.Hash(); h != target.Hash {
-		return nil, nil, 0, fmt.Errorf("config: release %d of %s cannot be rebuilt: its records give content %s, the release says %s", n, w.layout.Prefix(), h, target.Hash)
+	return cur, nil
+}
+
+// backward starts from the oldest checkpoint after the target that its
+// records lead back from, and undoes the records from that checkpoint's
+// down to the one after the target, newest first: each record's own
+// changes, then the changes made around the writer that it found.
+func (ch *chain) backward(ctx context.Context) (Content, error) {
+	for j := ch.target + 1; j < len(ch.recs); j++ {
+		if ch.vers[j] != ch.vers[j-1]+1 {
+			return nil, fmt.Errorf("release %d is missing", ch.vers[j-1]+1)
+		}
+		if ch.bad[j] != nil {
+			return nil, ch.bad[j]
+		}
+		if err := undoable(ch.recs[j], ch.recs[j-1]); err != nil {
+			return nil, err
+		}
+		c := ch.stored(ctx, j)
+		if c == nil {
+			continue
+		}
+		for k := j; k > ch.target; k-- {
+			r := ch.recs[k]
+			undoChanges(c, r.Changes)
+			if r.Base != "" && r.Base != ch.recs[k-1].Hash {
+				undoChanges(c, r.Outside)
+			}
+		}
+		return c, nil
 	}
-	return cur, target, targetRev, nil
+	return nil, errors.New("no checkpoint after it is kept")
+}
+
+// undoable says why record r cannot be undone back to prev's content, if
+// it cannot: a value it changed has no old value kept.
+func undoable(r, prev *record) error {
+	if r.Content != nil {
+		return fmt.Errorf("release %d is of format 1, which keeps no old values", r.Version)
+	}
+	for _, c := range r.Changes {
+		if c.Kind != Added && c.Old == nil {
+			return fmt.Errorf("release %d keeps no old value of %s", r.Version, c.Key)
+		}
+	}
+	if r.Base == "" || r.Base == prev.Hash {
+		return nil
+	}
+	if !r.OutsideValues {
+		return fmt.Errorf("the changes made around the writer before release %d were not recorded", r.Version)
+	}
+	for _, c := range r.Outside {
+		if c.Kind != Added && c.Old == nil {
+			return fmt.Errorf("release %d keeps no old value of %s, changed around the writer", r.Version, c.Key)
+		}
+	}
+	return nil
+}
+
+// undoChanges undoes changes in c: an added key is deleted, a changed or
+// deleted one gets its old value back (see undoable).
+func undoChanges(c Content, changes []recordChange) {
+	for _, ch := range changes {
+		if ch.Kind == Added {
+			delete(c, ch.Key)
+		} else {
+			c[ch.Key] = string(*ch.Old)
+		}
+	}
 }
 
 // checkpointIndex is what P/meta/checkpoints/<n> holds; the compressed
@@ -214,15 +360,16 @@ type checkpointIndex struct {
 	Keys  int    `json:"keys"`
 }
 
-// checkpoints lists the versions that have a complete checkpoint.
-func (w *RawWriter) checkpoints(ctx context.Context, rev int64) (map[int64]bool, error) {
+// checkpoints lists the versions that have a complete checkpoint at
+// revision rev (0: the newest), and returns the revision it read at.
+func (w *RawWriter) checkpoints(ctx context.Context, rev int64) (map[int64]bool, int64, error) {
 	opts := []clientv3.OpOption{clientv3.WithPrefix(), clientv3.WithKeysOnly()}
 	if rev > 0 {
 		opts = append(opts, clientv3.WithRev(rev))
 	}
 	resp, err := w.cli.Get(ctx, w.layout.Checkpoints(), opts...)
 	if err != nil {
-		return nil, w.wrap("list checkpoints", err)
+		return nil, 0, w.wrap("list checkpoints", err)
 	}
 	out := make(map[int64]bool)
 	for _, kv := range resp.Kvs {
@@ -230,7 +377,10 @@ func (w *RawWriter) checkpoints(ctx context.Context, rev int64) (map[int64]bool,
 			out[n] = true
 		}
 	}
-	return out, nil
+	if rev == 0 {
+		rev = resp.Header.Revision
+	}
+	return out, rev, nil
 }
 
 // readCheckpoint loads the checkpoint of release n.
@@ -327,13 +477,17 @@ func (w *RawWriter) writeCheckpoint(ctx context.Context, ops []clientv3.Op) erro
 	return nil
 }
 
-// pruneCheckpoints deletes the checkpoints that no retained release needs:
-// it keeps the newest checkpoint at or before the oldest retained release,
-// and every newer one.
+// pruneCheckpoints deletes the checkpoints that no retained release needs.
+// With newest the newest release, the retained ones are the window
+// newest-retention+1 .. newest; it keeps every checkpoint inside the window
+// (checkpointInterval puts at least one there: the releases before the
+// first are rebuilt backward from it) and the newest one at or before its
+// start (forward replay starts there when its record is still kept or is
+// the one just deleted).
 func (w *RawWriter) pruneCheckpoints(ctx context.Context, newest int64) error {
 	ctx, cancel := context.WithTimeout(ctx, w.opts.timeout)
 	defer cancel()
-	have, err := w.checkpoints(ctx, 0)
+	have, _, err := w.checkpoints(ctx, 0)
 	if err != nil {
 		return err
 	}

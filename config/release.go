@@ -131,8 +131,10 @@ type Release struct {
 // change, not with the configuration: the keys the write changed with their
 // old and new values, the keys changed around the writer since the previous
 // release, and the content hashes before and after. The content of any
-// release is rebuilt from the newest checkpoint at or before it
-// (P/meta/checkpoints/<n>) and the records since (see history.go).
+// kept release is rebuilt from a checkpoint (P/meta/checkpoints/<n>) at or
+// before it and the records since, replayed forward, or from one after it,
+// undoing the records back to it with their old values (see chain in
+// history.go).
 type record struct {
 	Version    int64          `json:"version"`
 	Author     string         `json:"author,omitempty"`
