@@ -108,9 +108,11 @@ func (s *etcdSource) Watch(ctx context.Context, fn func(*providers.Content, erro
 			}
 		}
 	}
+	d := from
 	return s.p.Watch(ctx, from, func(u etcdprov.Update) {
-		c, err := u.Data.Content(l)
-		c.Resync = u.Resync
+		d = d.Apply(u)
+		c, err := d.Content(l)
+		c.Resync = u.Resync != nil
 		fn(c, err)
 	})
 }

@@ -28,11 +28,14 @@ func TestMemberRestartCountsAReconnect(t *testing.T) {
 	if h := cfg.Health(); h.Etcd.Reconnects != 0 {
 		t.Fatalf("reconnects before the restart: %+v", *h.Etcd)
 	}
+	// A change seen through the watch: its stream is open now.
+	put(t, cli, p, "pool", "3")
+	r.wait(t, "a change before the restart", func(ch []config.Change[Ops], _ []error) bool { return len(ch) == 1 })
 
 	c.Members[0].Stop(t)
 	c.Members[0].Restart(t)
 	put(t, c.Client(t), p, "pool", "2")
-	r.wait(t, "the change after the restart", func(ch []config.Change[Ops], _ []error) bool { return len(ch) == 1 })
+	r.wait(t, "the change after the restart", func(ch []config.Change[Ops], _ []error) bool { return len(ch) == 2 })
 	waitFor(t, "the reconnect in Health", func() bool { return cfg.Health().Etcd.Reconnects >= 1 })
 	n := cfg.Health().Etcd.Reconnects
 	mfs, err := reg.Gather()

@@ -70,16 +70,17 @@ func (a *app) watch(ctx context.Context, schemaFile string) error {
 	defer func() { stopReport(); <-reported }()
 	col := colour(a.stdout)
 	err = p.Watch(ctx, d, func(u etcdprov.Update) {
-		next, err := dataTexts(s.layout, u.Data)
+		d = d.Apply(u)
+		next, err := dataTexts(s.layout, d)
 		if err != nil {
-			fmt.Fprintf(stderr, "strata: revision %d: %v\n", u.Data.Revision, err)
+			fmt.Fprintf(stderr, "strata: revision %d: %v\n", u.Revision, err)
 			return
 		}
-		if u.Resync {
-			fmt.Fprintf(stderr, "strata: revision %d: history compacted, re-read the prefix\n", u.Data.Revision)
+		if u.Resync != nil {
+			fmt.Fprintf(stderr, "strata: revision %d: history compacted, re-read the prefix\n", u.Revision)
 		}
 		for _, c := range tree.Diff(prev, next, si.secrets) {
-			fmt.Fprintf(a.stdout, "revision %d ", u.Data.Revision)
+			fmt.Fprintf(a.stdout, "revision %d ", u.Revision)
 			printDiff(a.stdout, []diffLine{{kind: c.Kind, path: c.Path, old: c.Old, new: c.New}}, col)
 			flush(a.stdout)
 		}

@@ -15,14 +15,54 @@ import (
 	"google.golang.org/grpc/connectivity"
 )
 
-// Update is one step of the watched data.
+// Update is one step of the watched data: the changes since the previous
+// step, never the whole content (a change costs what it changes), except
+// after a compaction.
 type Update struct {
-	// Data is the full content of the prefix after the step.
-	Data *Data
-	// Resync is true when Data comes from a re-read of the prefix (the
-	// watch's history was compacted away) rather than from watch events:
-	// the change since the previous update may span many revisions.
-	Resync bool
+	// From is the revision the update follows: the Revision of the
+	// previous update, or the revision Watch started from.
+	From int64
+	// Revision is the etcd revision of the data after the update.
+	Revision int64
+	// Events are the changes to data keys after From up to Revision, each
+	// key at most once, as one etcd revision (one transaction) holds them.
+	Events []Event
+	// Resync, when not nil, is the whole content of the prefix re-read
+	// after etcd compacted the history the watch needed: the change since
+	// From may span many revisions, and Events is empty.
+	Resync *Data
+}
+
+// Event is the change of one data key.
+type Event struct {
+	// Key is the full etcd key.
+	Key string
+	// Value is the new value; nil for a delete.
+	Value []byte
+	// Deleted is true when the key was deleted.
+	Deleted bool
+}
+
+// Apply returns the data after u: Resync itself, or d with u's events
+// applied, as a new Data (d is not modified; its Version is kept only when
+// u changed nothing). It copies every key: for callers that want the whole
+// content at each step.
+func (d *Data) Apply(u Update) *Data {
+	if u.Resync != nil {
+		return u.Resync
+	}
+	kvs := maps.Clone(d.KVs)
+	if kvs == nil {
+		kvs = make(map[string][]byte, len(u.Events))
+	}
+	for _, ev := range u.Events {
+		if ev.Deleted {
+			delete(kvs, ev.Key)
+		} else {
+			kvs[ev.Key] = ev.Value
+		}
+	}
+	return &Data{Revision: u.Revision, KVs: kvs}
 }
 
 // WatchState describes a running watch, for health checks and metrics.
@@ -104,8 +144,8 @@ func (p *Provider) Arm(from *Data) {
 
 // Watch follows the prefix from from.Revision+1 until ctx is done and
 // returns ctx's error. For every etcd revision that touches a data key it
-// calls fn once with the full new data (all events of one revision, one
-// transaction, arrive together), in revision order, never skipping or
+// calls fn once with that revision's changes (all events of one revision,
+// one transaction, arrive together), in revision order, never skipping or
 // repeating a revision. When the history it needs was compacted away it
 // re-reads the prefix and calls fn once with Resync set.
 //
@@ -115,10 +155,6 @@ func (p *Provider) Arm(from *Data) {
 // off from the cluster makes the client move on. fn runs on Watch's
 // goroutine; while it runs no further events are applied.
 func (p *Provider) Watch(ctx context.Context, from *Data, fn func(Update)) error {
-	kvs := maps.Clone(from.KVs)
-	if kvs == nil {
-		kvs = make(map[string][]byte)
-	}
 	rev := from.Revision
 	p.state.update(func(s *WatchState) { s.Revision = rev })
 	// A watcher of its own, over a gRPC watch client that reports when a
@@ -127,7 +163,7 @@ func (p *Provider) Watch(ctx context.Context, from *Data, fn func(Update)) error
 	defer w.Close()
 	backoff := NewBackoff(minBackoff, maxBackoff)
 	for {
-		err := p.watchOnce(ctx, w, kvs, &rev, fn, backoff)
+		err := p.watchOnce(ctx, w, &rev, fn, backoff)
 		if ctx.Err() != nil {
 			p.state.update(func(s *WatchState) { s.Watching = false })
 			return ctx.Err()
@@ -142,9 +178,10 @@ func (p *Provider) Watch(ctx context.Context, from *Data, fn func(Update)) error
 			if err != nil {
 				return err // ctx is done
 			}
-			kvs, rev = maps.Clone(d.KVs), d.Revision
+			from := rev
+			rev = d.Revision
 			p.state.update(func(s *WatchState) { s.Resyncs++; s.Revision = rev })
-			fn(Update{Data: d, Resync: true})
+			fn(Update{From: from, Revision: rev, Resync: d})
 			continue
 		}
 		if !backoff.Sleep(ctx) {
@@ -154,7 +191,7 @@ func (p *Provider) Watch(ctx context.Context, from *Data, fn func(Update)) error
 }
 
 // watchOnce runs one watch stream from *rev+1 until it fails.
-func (p *Provider) watchOnce(ctx context.Context, w clientv3.Watcher, kvs map[string][]byte, rev *int64, fn func(Update), backoff *Backoff) error {
+func (p *Provider) watchOnce(ctx context.Context, w clientv3.Watcher, rev *int64, fn func(Update), backoff *Backoff) error {
 	wctx, cancel := context.WithCancel(clientv3.WithRequireLeader(ctx))
 	defer cancel()
 	// No WithProgressNotify: the resume revision only ever advances to the
@@ -182,16 +219,17 @@ func (p *Provider) watchOnce(ctx context.Context, w clientv3.Watcher, kvs map[st
 				evs = evs[n:]
 				continue
 			}
+			u := Update{From: *rev, Revision: r, Events: make([]Event, 0, n)}
 			for _, ev := range evs[:n] {
 				if ev.Type == clientv3.EventTypeDelete {
-					delete(kvs, string(ev.Kv.Key))
+					u.Events = append(u.Events, Event{Key: string(ev.Kv.Key), Deleted: true})
 				} else {
-					kvs[string(ev.Kv.Key)] = ev.Kv.Value
+					u.Events = append(u.Events, Event{Key: string(ev.Kv.Key), Value: ev.Kv.Value})
 				}
 			}
 			*rev = r
 			p.state.update(func(s *WatchState) { s.Revision = r })
-			fn(Update{Data: &Data{Revision: r, KVs: maps.Clone(kvs)}})
+			fn(u)
 			evs = evs[n:]
 		}
 	}
@@ -227,6 +265,14 @@ type observedWatchClient struct {
 
 // Watch opens a stream.
 func (c observedWatchClient) Watch(ctx context.Context, opts ...grpc.CallOption) (pb.Watch_WatchClient, error) {
+	if !c.p.Connected() {
+		// The connection is down as the stream opens (a member restarting
+		// before the first stream was opened): the stream that answers
+		// is a reconnect.
+		c.p.state.mu.Lock()
+		c.p.state.broken = true
+		c.p.state.mu.Unlock()
+	}
 	s, err := c.WatchClient.Watch(ctx, opts...)
 	if err != nil {
 		if ctx.Err() == nil {
