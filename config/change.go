@@ -132,19 +132,19 @@ func (c *Config[T]) call(fn func()) (err error) {
 	return nil
 }
 
-// diff lists the paths whose values differ between two flat value maps.
-func diff(old, new map[string]any) []string {
+// diff lists the paths whose values differ between two flat views.
+func diff(old, new *flatValues) []string {
 	var paths []string
-	for p, v := range new {
-		if ov, ok := old[p]; !ok || !reflect.DeepEqual(ov, v) {
+	new.each(func(p string, v any) {
+		if ov, ok := old.get(p); !ok || !reflect.DeepEqual(ov, v) {
 			paths = append(paths, p)
 		}
-	}
-	for p := range old {
-		if _, ok := new[p]; !ok {
+	})
+	old.each(func(p string, _ any) {
+		if _, ok := new.get(p); !ok {
 			paths = append(paths, p)
 		}
-	}
+	})
 	sort.Strings(paths)
 	return paths
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"maps"
 	"os"
 	"reflect"
 	"slices"
@@ -37,6 +38,8 @@ type Config[T any] struct {
 	etcd    *etcdprov.Provider // nil without an etcd layer
 	etcdSrc *etcdSource        // the etcd layer's source; nil without
 	etcdIdx int                // index of the etcd layer in layers; -1 without
+	etcdRaw map[string][]byte  // the etcd layer's keys and values; owned by the reload loop
+	inSync  bool               // the snapshot is built from what the layers hold; owned by the reload loop
 
 	onChange subscribers[func(Change[T])]
 	onError  subscribers[func(error)]
@@ -114,8 +117,10 @@ func Load[T any](ctx context.Context, opts ...Option) (*Config[T], error) {
 	}
 	c.layers = layers
 	c.snap.Store(snap)
+	c.inSync = true
 	if c.etcdSrc != nil {
 		first := c.etcdSrc.first
+		c.etcdRaw = maps.Clone(first.KVs)
 		c.version.Store(first.Version)
 		c.degraded.Store(c.etcdSrc.fromSnapshot)
 		c.statusCh = make(chan status, 1)
@@ -272,7 +277,7 @@ func (c *Config[T]) candidate(layers []layer) (*Snapshot[T], error) {
 			c.log.Warn("config: keys match no field", "type", reflect.TypeFor[T]().String(), "keys", describePaths(unused, m.origins))
 		}
 	}
-	return &Snapshot[T]{Value: v, Revision: rev, Origins: m.origins, Unknown: unused, Time: time.Now(), values: m.values, secrets: c.b.secrets}, nil
+	return &Snapshot[T]{Value: v, Revision: rev, Origins: m.origins, Unknown: unused, Time: time.Now(), values: newFlatValues(m.values), secrets: c.b.secrets}, nil
 }
 
 // describePaths renders paths with their origins: "a.b (etcd key /p/data/a/b), c (file x.yaml)".

@@ -67,8 +67,8 @@ func TestOriginOf(t *testing.T) {
 }
 
 func TestDiff(t *testing.T) {
-	old := map[string]any{"a": 1, "b": []any{"x"}, "c": "gone"}
-	new := map[string]any{"a": 1, "b": []any{"y"}, "d": "new"}
+	old := newFlatValues(map[string]any{"a": 1, "b": []any{"x"}, "c": "gone"})
+	new := newFlatValues(map[string]any{"a": 1, "b": []any{"y"}, "d": "new"})
 	if got, want := diff(old, new), []string{"b", "c", "d"}; !reflect.DeepEqual(got, want) {
 		t.Fatalf("diff = %v, want %v", got, want)
 	}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"maps"
 	"runtime"
 	"slices"
 	"strconv"
@@ -121,10 +122,23 @@ func (c *Config[T]) apply(u update) {
 		return
 	}
 	c.layers = slices.Clone(c.layers)
-	l := &c.layers[u.layer]
-	l.content, l.snapshot = c.b.canonical(u.content), false
 	old := c.snap.Load()
-	snap, err := c.candidate(c.layers)
+	var snap *Snapshot[T]
+	var paths []string
+	var err error
+	if u.content.Changes != nil {
+		snap, paths, err = c.applyChanges(u.layer, u.content, old)
+	} else {
+		l := &c.layers[u.layer]
+		if u.layer == c.etcdIdx {
+			c.etcdRaw = u.content.Raw // a copy of the source's: the loop's own now
+		}
+		l.content, l.snapshot = c.b.canonical(u.content), false
+		if snap, err = c.candidate(c.layers); err == nil {
+			paths = diff(old.values, snap.values)
+		}
+	}
+	c.inSync = err == nil
 	if err != nil {
 		c.metrics.reload("rejected")
 		err = fmt.Errorf("config: candidate from %s rejected, keeping revision %d: %w", kind, old.Revision, err)
@@ -135,7 +149,6 @@ func (c *Config[T]) apply(u update) {
 		return
 	}
 	c.published()
-	paths := diff(old.values, snap.values)
 	if len(paths) == 0 {
 		snap.Value = old.Value // nothing a reader can see changed
 		c.snap.Store(snap)
@@ -173,7 +186,10 @@ func (c *Config[T]) published() {
 	if c.cur.data.Revision == rev && c.cur.fromSnapshot == l.snapshot && c.cur.rejectedRev != rev {
 		return // nothing the status goroutine shows changed
 	}
-	c.cur.data = &etcdprov.Data{Revision: rev, KVs: l.content.Raw}
+	c.cur.data = &etcdprov.Data{Revision: rev}
+	if c.opts.snapshotFile != "" {
+		c.cur.data.KVs = maps.Clone(c.etcdRaw) // the status goroutine writes it
+	}
 	if l.snapshot {
 		c.cur.data.Version = c.etcdSrc.first.Version
 	}

@@ -65,8 +65,8 @@ type Snapshot[T any] struct {
 	// Time is when the snapshot was published.
 	Time time.Time
 
-	values  map[string]any // flat merged values, for change detection
-	secrets []string       // config paths of secret fields
+	values  *flatValues // flat merged values, for change detection
+	secrets []string    // config paths of secret fields
 }
 
 // Mask is what Values shows instead of the value of a secret field.
@@ -80,12 +80,12 @@ const Mask = "******"
 // struct given as a JSON object at "db"). It is meant for display: the
 // bound Value is the configuration.
 func (s *Snapshot[T]) Values() map[string]any {
-	out := make(map[string]any, len(s.values))
-	for p, v := range s.values {
+	out := make(map[string]any, s.values.len())
+	s.values.each(func(p string, v any) {
 		if schema.HoldsSecret(s.secrets, p) {
 			v = Mask
 		}
 		out[p] = v
-	}
+	})
 	return out
 }

@@ -27,6 +27,28 @@ type Content struct {
 	// track of single changes (etcd compacted the history a watch needed):
 	// the change since the previous content may span many revisions.
 	Resync bool
+	// Changes, when not nil, means this content is the source's previous
+	// content with these changes applied, and Tree, Keys and Raw are nil:
+	// a source that knows what changed hands over only that, so that a
+	// change costs what it changes. Only a Watcher delivers such a content,
+	// never as the first one after Read.
+	Changes []Change
+}
+
+// Change sets or removes the leaf value at one path of a content.
+type Change struct {
+	// Path is the dotted path of the leaf ("db.port").
+	Path string
+	// Value is the new value; nil when Removed.
+	Value any
+	// Key is where the value is stored (the etcd key); it is also the key
+	// that was removed.
+	Key string
+	// Raw is the stored value as the source keeps it (see Content.Raw);
+	// nil when Removed.
+	Raw []byte
+	// Removed is true when the leaf is gone.
+	Removed bool
 }
 
 // Source is one layer of configuration.

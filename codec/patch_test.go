@@ -1,0 +1,149 @@
+package codec
+
+import (
+	"reflect"
+	"testing"
+	"time"
+)
+
+type patchDB struct {
+	Host string        `koanf:"host"`
+	Port int           `koanf:"port"`
+	Wait time.Duration `koanf:"wait"`
+}
+
+type patchApp struct {
+	Name    string                `koanf:"name"`
+	DB      patchDB               `koanf:"db"`
+	Replica *patchDB              `koanf:"replica"`
+	Flags   map[string]bool       `koanf:"flags"`
+	Limits  map[string]int        `koanf:"limits"`
+	Tenants map[string]patchDB    `koanf:"tenants"`
+	Ptrs    map[string]*patchDB   `koanf:"ptrs"`
+	List    []string              `koanf:"list"`
+	Nested  map[string][]string   `koanf:"nested"`
+	Any     any                   `koanf:"any"`
+	Levels  map[string]patchLevel `koanf:"levels"`
+}
+
+type patchLevel string
+
+func TestPatchedMatchesBind(t *testing.T) {
+	base := map[string]any{
+		"name":    "a",
+		"db":      map[string]any{"host": "h", "port": "1"},
+		"replica": map[string]any{"host": "r"},
+		"flags":   map[string]any{"x": "true"},
+		"limits":  map[string]any{"acme": "3", "beta": "4"},
+		"tenants": map[string]any{"acme": map[string]any{"port": "5"}},
+		"ptrs":    map[string]any{"p": map[string]any{"port": "6"}},
+		"levels":  map[string]any{"a": "warn"},
+	}
+	for _, tc := range []struct {
+		path   string
+		value  any
+		remove bool
+	}{
+		{"name", "b", false},
+		{"name", nil, true},
+		{"db.port", "2", false},
+		{"db.wait", "3s", false},
+		{"replica.port", "7", false},
+		{"flags.y", "false", false},
+		{"flags.x", nil, true},
+		{"limits.acme", "30", false},
+		{"limits.beta", nil, true},
+		{"tenants.acme.host", "t", false},
+		{"tenants.new.port", "8", false},
+		{"ptrs.p.host", "q", false},
+		{"levels.b", "error", false},
+	} {
+		t.Run(tc.path, func(t *testing.T) {
+			var old patchApp
+			if _, err := Bind(base, &old); err != nil {
+				t.Fatal(err)
+			}
+			snapshot := deepCopyApp(old)
+			got, ok := Patched(&old, tc.path, tc.value, tc.remove)
+			if !ok {
+				t.Fatal("not patched")
+			}
+			tree := DeepCopy(base).(map[string]any)
+			setPath(tree, tc.path, tc.value, tc.remove)
+			var want patchApp
+			if _, err := Bind(tree, &want); err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(*got, want) {
+				t.Fatalf("patched %+v\nbound   %+v", *got, want)
+			}
+			if !reflect.DeepEqual(old, snapshot) {
+				t.Fatal("Patched modified its input")
+			}
+		})
+	}
+}
+
+func TestPatchedRefuses(t *testing.T) {
+	var v patchApp
+	for _, tc := range []struct {
+		path  string
+		value any
+	}{
+		{"list.0", "x"},       // a slice
+		{"nested.a.0", "x"},   // a slice in a map
+		{"any.x", "1"},        // an interface
+		{"unknown", "1"},      // no such field
+		{"db", `{"port": 1}`}, // not a scalar
+		{"db.port", "not a number"},
+		{"replica", "x"},
+	} {
+		if _, ok := Patched(&v, tc.path, tc.value, false); ok {
+			t.Errorf("Patched(%q) = ok, want refused", tc.path)
+		}
+	}
+	if _, ok := Patched(&v, "replica.port", nil, true); ok {
+		t.Error("removing beneath a nil pointer was patched")
+	}
+}
+
+func deepCopyApp(a patchApp) patchApp {
+	var out patchApp
+	tree, err := ToMap(a)
+	if err != nil {
+		panic(err)
+	}
+	if _, err := Bind(tree, &out); err != nil {
+		panic(err)
+	}
+	return out
+}
+
+func setPath(tree map[string]any, path string, v any, remove bool) {
+	segs := splitPath(path)
+	for _, s := range segs[:len(segs)-1] {
+		sub, ok := tree[s].(map[string]any)
+		if !ok {
+			sub = map[string]any{}
+			tree[s] = sub
+		}
+		tree = sub
+	}
+	if remove {
+		delete(tree, segs[len(segs)-1])
+	} else {
+		tree[segs[len(segs)-1]] = v
+	}
+}
+
+func splitPath(p string) []string {
+	var out []string
+	start := 0
+	for i := range len(p) {
+		if p[i] == '.' {
+			out = append(out, p[start:i])
+			start = i + 1
+		}
+	}
+	return append(out, p[start:])
+}

@@ -1,0 +1,236 @@
+package config
+
+import (
+	"maps"
+	"reflect"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/strataconf/strata/codec"
+	"github.com/strataconf/strata/providers"
+	etcdprov "github.com/strataconf/strata/providers/etcd"
+	"github.com/strataconf/strata/schema"
+)
+
+// This file is the path of a change that a source hands over as Changes
+// (the etcd layer, for a revision that sets or removes plain leaves): the
+// reload loop patches the layer's content in place (it owns it) and, when
+// the change allows, builds the new snapshot from the old one by patching
+// the changed leaves of the value and judging only the rules they can
+// break, so that a change costs what it changes. Whenever that cannot be
+// done exactly, it falls back to merging, binding and validating every
+// layer (candidate), which gives the same result.
+
+// applyChanges applies a content given as Changes to layer li and returns
+// the new snapshot and the paths that changed, or the candidate's error.
+func (c *Config[T]) applyChanges(li int, ct *providers.Content, old *Snapshot[T]) (*Snapshot[T], []string, error) {
+	l := &c.layers[li]
+	if li == c.etcdIdx {
+		for _, ch := range ct.Changes {
+			if ch.Removed {
+				delete(c.etcdRaw, ch.Key)
+			} else {
+				c.etcdRaw[ch.Key] = ch.Raw
+			}
+		}
+	}
+	inPlace := li == c.etcdIdx
+	for _, ch := range ct.Changes {
+		inPlace = inPlace && patchablePath(c.b.typ, l.content.Tree, ch.Path)
+	}
+	if !inPlace {
+		// Keys that are not spelled as their fields: spell the layer anew.
+		full, err := (&etcdprov.Data{Revision: ct.Revision, KVs: c.etcdRaw}).Content(c.etcd.Layout())
+		if err != nil {
+			return nil, nil, err
+		}
+		full.Raw = nil // c.etcdRaw is the loop's own
+		l.content = c.b.canonical(full)
+		return c.full(old)
+	}
+	l.content = &providers.Content{Tree: l.content.Tree, Keys: l.content.Keys, Revision: ct.Revision}
+	pruned := false
+	for _, ch := range ct.Changes {
+		if ch.Removed {
+			pruned = removeLeaf(l.content.Tree, ch.Path) || pruned
+			delete(l.content.Keys, ch.Path)
+		} else {
+			setLeaf(l.content.Tree, ch.Path, ch.Value)
+			l.content.Keys[ch.Path] = ch.Key
+		}
+	}
+	if pruned || li != len(c.layers)-1 || !c.inSync {
+		return c.full(old)
+	}
+	if snap, paths, ok := c.patched(li, ct, old); ok {
+		return snap, paths, nil
+	}
+	return c.full(old)
+}
+
+// full builds the candidate from every layer.
+func (c *Config[T]) full(old *Snapshot[T]) (*Snapshot[T], []string, error) {
+	snap, err := c.candidate(c.layers)
+	if err != nil {
+		return nil, nil, err
+	}
+	return snap, diff(old.values, snap.values), nil
+}
+
+// patched builds the snapshot after ct's changes to the top layer li from
+// old, touching only the changed leaves; ok is false when that cannot be
+// done exactly. old must be what the layers held before the changes
+// (Config.inSync).
+func (c *Config[T]) patched(li int, ct *providers.Content, old *Snapshot[T]) (*Snapshot[T], []string, bool) {
+	v := old.Value
+	origins := old.Origins
+	copied := false
+	changed := make(map[string]overValue, len(ct.Changes))
+	for _, ch := range ct.Changes {
+		value, origin, present := ch.Value, Origin{Layer: c.layers[li].kind, Key: ch.Key}, !ch.Removed
+		// The layers below: nothing above the leaf, no subtree at it; a
+		// removed leaf falls back to the highest value below.
+		for i := li - 1; i >= 0; i-- {
+			node, found, blocked := lookup(c.layers[i].content.Tree, ch.Path)
+			if blocked {
+				return nil, nil, false
+			}
+			if !found {
+				continue
+			}
+			if _, isMap := node.(map[string]any); isMap {
+				return nil, nil, false
+			}
+			if ch.Removed && !present {
+				value, present = node, true
+				origin = Origin{Layer: c.layers[i].kind, Key: c.layers[i].content.Keys[ch.Path]}
+			}
+		}
+		nv, ok := codec.Patched(v, ch.Path, value, !present)
+		if !ok {
+			return nil, nil, false
+		}
+		v = nv
+		changed[ch.Path] = overValue{v: value, removed: !present}
+		if o, had := origins[ch.Path]; had != present || o != origin {
+			if !copied {
+				origins, copied = maps.Clone(origins), true
+			}
+			if present {
+				origins[ch.Path] = origin
+			} else {
+				delete(origins, ch.Path)
+			}
+		}
+	}
+	for p := range changed {
+		if !schema.ValidateAt(v, p) {
+			return nil, nil, false
+		}
+	}
+	var paths []string
+	for p, o := range changed {
+		ov, had := old.values.get(p)
+		if had == o.removed || (had && !reflect.DeepEqual(ov, o.v)) {
+			paths = append(paths, p)
+		}
+	}
+	sort.Strings(paths)
+	return &Snapshot[T]{Value: v, Revision: ct.Revision, Origins: origins, Unknown: old.Unknown, Time: time.Now(),
+		values: old.values.with(changed), secrets: c.b.secrets}, paths, true
+}
+
+// patchablePath reports whether the leaf at path can be set or removed in
+// a layer's canonical tree in place: every segment that names a field of
+// t is spelled as the field's key, and no key of tree beside it names the
+// same field in another case (Canonical's choice between them would
+// change).
+func patchablePath(t reflect.Type, tree map[string]any, path string) bool {
+	for _, seg := range strings.Split(path, ".") {
+		for t != nil && t.Kind() == reflect.Pointer {
+			t = t.Elem()
+		}
+		var next reflect.Type
+		switch {
+		case t == nil:
+		case t.Kind() == reflect.Struct:
+			named := false
+			for _, f := range codec.Fields(t) {
+				if f.Key == seg {
+					named, next = true, f.Struct.Type
+				} else if strings.EqualFold(f.Key, seg) {
+					return false
+				}
+			}
+			if named {
+				for k := range tree {
+					if k != seg && strings.EqualFold(k, seg) {
+						return false
+					}
+				}
+			}
+		case t.Kind() == reflect.Map || t.Kind() == reflect.Slice || t.Kind() == reflect.Array:
+			next = t.Elem()
+		}
+		t = next
+		sub, _ := tree[seg].(map[string]any)
+		tree = sub
+	}
+	return true
+}
+
+// setLeaf sets the value at a dotted path of tree, creating the maps on
+// the way.
+func setLeaf(tree map[string]any, path string, v any) {
+	segs := strings.Split(path, ".")
+	for _, s := range segs[:len(segs)-1] {
+		sub, ok := tree[s].(map[string]any)
+		if !ok {
+			sub = make(map[string]any)
+			tree[s] = sub
+		}
+		tree = sub
+	}
+	tree[segs[len(segs)-1]] = v
+}
+
+// removeLeaf deletes the value at a dotted path of tree and the maps left
+// empty above it, as a tree built from the remaining keys would not have
+// them; it reports whether a map was removed.
+func removeLeaf(tree map[string]any, path string) (pruned bool) {
+	segs := strings.Split(path, ".")
+	maps := []map[string]any{tree}
+	for _, s := range segs[:len(segs)-1] {
+		sub, ok := maps[len(maps)-1][s].(map[string]any)
+		if !ok {
+			return false
+		}
+		maps = append(maps, sub)
+	}
+	delete(maps[len(maps)-1], segs[len(segs)-1])
+	for i := len(maps) - 1; i > 0 && len(maps[i]) == 0; i-- {
+		delete(maps[i-1], segs[i-1])
+		pruned = true
+	}
+	return pruned
+}
+
+// lookup finds the value at a dotted path of tree. blocked is true when a
+// value that is not a map lies above the path.
+func lookup(tree map[string]any, path string) (v any, found, blocked bool) {
+	segs := strings.Split(path, ".")
+	for _, s := range segs[:len(segs)-1] {
+		n, ok := tree[s]
+		if !ok {
+			return nil, false, false
+		}
+		sub, ok := n.(map[string]any)
+		if !ok {
+			return nil, false, true
+		}
+		tree = sub
+	}
+	v, found = tree[segs[len(segs)-1]]
+	return v, found, false
+}
