@@ -17,11 +17,12 @@ type results struct {
 	etcd       string
 	wall       time.Duration
 
-	lat  *latencyResult
-	load *loadResult
-	read *readResult
-	cas  *casResult
-	fan  *fanoutResult
+	lat   *latencyResult
+	load  *loadResult
+	read  *readResult
+	cas   *casResult
+	fan   *fanoutResult
+	fleet *fleetResult
 
 	baseline int
 	leaks    []leakRecord
@@ -166,18 +167,24 @@ func (r *results) markdown(chart string) string {
 		w("\n")
 	}
 
-	w("## Notes on koanf's etcd provider (providers/etcd/v2 v2.1.0)\n\n")
-	w("- `Read` returns the etcd keys as they are (`\"/p/data/db/host\": \"...\"`), flat, although koanf's `Provider` contract " +
-		"asks for a nested map: `k.String(\"db.host\")` and `Unmarshal` into a nested struct need an adapter (here: strip the " +
-		"prefix, `maps.Unflatten` on `/`).\n")
-	w("- `Watch` calls back once per event, not per revision: a transaction of k keys gives k callbacks, and the documented " +
-		"reaction (a fresh `Load`) re-reads the whole prefix each time, so the cost per change grows with the prefix.\n")
-	w("- The watch has no start revision and is created in a goroutine after `Watch` returns: changes between the initial " +
-		"`Load` and the watch taking effect are lost (section 1 re-puts until each subscriber sees one). It is never resumed: " +
-		"a closed channel (compaction, cancellation) ends it silently, and the callback never receives an error.\n")
-	w("- It uses `context.Background()` and the provider has no `Close`: its own client (the provider cannot be given one) " +
-		"and the watch goroutine live until the process ends; this program closes the client through reflection so that " +
-		"the leak check holds. `DialTimeout` is also the timeout of every `Read`; left at zero, `Read` fails at once.\n\n")
+	if f := r.fleet; f != nil {
+		r.fleetMarkdown(w)
+	}
+
+	if r.lat != nil || r.load != nil || r.read != nil { // the notes explain sections 1 to 3
+		w("## Notes on koanf's etcd provider (providers/etcd/v2 v2.1.0)\n\n")
+		w("- `Read` returns the etcd keys as they are (`\"/p/data/db/host\": \"...\"`), flat, although koanf's `Provider` contract " +
+			"asks for a nested map: `k.String(\"db.host\")` and `Unmarshal` into a nested struct need an adapter (here: strip the " +
+			"prefix, `maps.Unflatten` on `/`).\n")
+		w("- `Watch` calls back once per event, not per revision: a transaction of k keys gives k callbacks, and the documented " +
+			"reaction (a fresh `Load`) re-reads the whole prefix each time, so the cost per change grows with the prefix.\n")
+		w("- The watch has no start revision and is created in a goroutine after `Watch` returns: changes between the initial " +
+			"`Load` and the watch taking effect are lost (section 1 re-puts until each subscriber sees one). It is never resumed: " +
+			"a closed channel (compaction, cancellation) ends it silently, and the callback never receives an error.\n")
+		w("- It uses `context.Background()` and the provider has no `Close`: its own client (the provider cannot be given one) " +
+			"and the watch goroutine live until the process ends; this program closes the client through reflection so that " +
+			"the leak check holds. `DialTimeout` is also the timeout of every `Read`; left at zero, `Read` fails at once.\n\n")
+	}
 
 	w("## Leak check\n\n")
 	ok := len(r.leaks) > 0
@@ -229,10 +236,76 @@ func ratioF(a, b float64) string {
 	return fmt.Sprintf("%.2f×", a/b)
 }
 
+// ratioSmall is ratioF with three decimals below 0.1, so that a ratio of
+// a few to a thousand does not read 0.00×.
+func ratioSmall(a, b float64) string {
+	if b != 0 && a/b < 0.1 {
+		return fmt.Sprintf("%.3f×", a/b)
+	}
+	return ratioF(a, b)
+}
+
 func thousands(n int) string {
 	s := fmt.Sprint(n)
 	for i := len(s) - 3; i > 0; i -= 3 {
 		s = s[:i] + "," + s[i:]
 	}
 	return s
+}
+
+// Label of section 6's ratio row.
+const ratioProxyDirect = "ratio proxy / direct"
+
+// fleetMarkdown renders section 6.
+func (r *results) fleetMarkdown(w func(string, ...any)) {
+	f := r.fleet
+	cmdline := func(args []string) string {
+		return strings.ReplaceAll("etcd "+strings.Join(args, " "), f.dir, "$DIR")
+	}
+	w("## 6. A fleet: %s clients, one Config each, directly and through `etcd grpc-proxy`\n\n", thousands(f.instances))
+	w("A real etcd %s server process and a real `etcd grpc-proxy` process in front of it, both run from the binary given by "+
+		"`-etcd` (default: the output of `.ci/etcd-bin`), on loopback and on the same cores as this program:\n\n", f.etcdVersion)
+	w("```sh\n%s\n%s\n```\n\n", cmdline(f.serverArgs), cmdline(f.proxyArgs))
+	w("For each path, %s instances are created one after the other, each with its **own** `clientv3.Client` (its own gRPC "+
+		"connection) and one `config.Load[Small](ctx, config.WithEtcd(cli, P))` with an `OnChange` subscriber, all on the same "+
+		"prefix P (one prefix per path). The paths run one after the other, direct first, every client closed in between.\n\n",
+		thousands(f.instances))
+	w("- **Server watchers / streams**: the gauges `%s` and `%s` from the server's `/metrics`, once a first put reached every "+
+		"instance (the proxy's own watches are included in both rows; before the clients the server had the counts in "+
+		"parentheses).\n", mWatchers, mStreams)
+	w("- **Client memory**: `HeapInuse` (and `HeapAlloc`) of this process after GC, once every instance saw a first put, " +
+		"against before the clients were created, divided by the instances: the client, its connection and the Config. " +
+		"The server and the proxy are other processes; their memory is not in these figures.\n")
+	w("- **Latency**: %d puts of `P/data/a`, each issued on the server by one writer client (the same for both paths), "+
+		"from issuing the Put until the last instance's `OnChange` saw the value; the next Put waits for that.\n", f.puts)
+	nofile := "not checked on this OS"
+	if f.nofile > 0 {
+		nofile = fmt.Sprintf("%d (raised in-process with setrlimit when below %d, so that the etcd processes inherit it too)",
+			f.nofile, fleetNoFile(f.instances))
+	}
+	w("- Open files: the soft limit was %s. The server's `--max-concurrent-streams` (default math.MaxUint32 per "+
+		"connection) does not bind: each client opens one watch stream on its own connection, and the proxy's are coalesced.\n\n",
+		nofile)
+	w("| path | server watchers | server watch streams | heap in use KB/instance | heap alloc KB/instance " +
+		"| goroutines/instance | create all s | close all ms | put→all p50 ms | p99 ms | max ms |\n")
+	w("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+	for _, x := range f.rows {
+		w("| %s | %.0f (%.0f) | %.0f (%.0f) | %.1f | %.1f | %.1f | %.2f | %s | %s | %s | %s |\n", x.name,
+			x.watchers, x.baseWatchers, x.streams, x.baseStreams, x.heapInusePerInst/1024, x.heapAllocPerInst/1024,
+			x.goroutinesPer, x.start.Seconds(), ms(x.closeAll), ms(x.lat.q(.5)), ms(x.lat.q(.99)), ms(x.lat.max()))
+	}
+	d, okD := f.row(fleetDirect)
+	p, okP := f.row(fleetProxy)
+	if okD && okP {
+		w("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", ratioProxyDirect,
+			ratioSmall(p.watchers, d.watchers), ratioSmall(p.streams, d.streams), ratioF(p.heapInusePerInst, d.heapInusePerInst),
+			ratioF(p.heapAllocPerInst, d.heapAllocPerInst), ratioF(p.goroutinesPer, d.goroutinesPer), ratio(p.start, d.start),
+			ratio(p.closeAll, d.closeAll), ratio(p.lat.q(.5), d.lat.q(.5)), ratio(p.lat.q(.99), d.lat.q(.99)),
+			ratio(p.lat.max(), d.lat.max()))
+	}
+	var after []string
+	for _, x := range f.rows {
+		after = append(after, fmt.Sprintf("%s %.0f", x.name, x.afterWatchers))
+	}
+	w("\nServer watchers after the instances were closed: %s.\n\n", strings.Join(after, ", "))
 }
