@@ -89,17 +89,31 @@ func (e *FieldError) Error() string {
 // Unwrap returns the reason.
 func (e *FieldError) Unwrap() error { return e.Err }
 
-// at is where in the tree a value is being decoded.
+// at is where in the tree a value is being decoded. The dotted path is
+// joined only when it is needed (an error, an unused key), not for every
+// value decoded.
 type at struct {
-	path   string
-	secret bool // under a field tagged secret:"true": keep the value out of errors
+	parent string // dotted path of the enclosing value; "" at the top
+	key    string // the value's key within it; "" at the top
+	secret bool   // under a field tagged secret:"true": keep the value out of errors
+}
+
+// path returns the dotted path, as "db.port".
+func (a at) path() string {
+	if a.parent == "" {
+		return a.key
+	}
+	return a.parent + "." + a.key
 }
 
 func (a at) child(key string) at {
-	if a.path != "" {
-		key = a.path + "." + key
-	}
-	return at{path: key, secret: a.secret}
+	return at{parent: a.path(), key: key, secret: a.secret}
+}
+
+// joined returns a with its path joined once, so that the children of a
+// mapping share it rather than each joining it again.
+func (a at) joined() at {
+	return at{key: a.path(), secret: a.secret}
 }
 
 // decoder collects what goes wrong while decoding a tree.
@@ -113,7 +127,7 @@ func (d *decoder) fail(a at, v any, err error) {
 		v = nil
 		err = errors.New("invalid value (hidden: secret field)")
 	}
-	d.errs = append(d.errs, &FieldError{Path: a.path, Value: v, Err: err})
+	d.errs = append(d.errs, &FieldError{Path: a.path(), Value: v, Err: err})
 }
 
 func (d *decoder) failf(a at, v any, format string, args ...any) {
@@ -121,32 +135,56 @@ func (d *decoder) failf(a at, v any, format string, args ...any) {
 }
 
 func (d *decoder) bindError() *BindError {
-	sort.SliceStable(d.errs, func(i, j int) bool { return d.errs[i].Path < d.errs[j].Path })
+	// By path, and by reason for one path (map entries are decoded in no
+	// particular order, and a key holding a dot can name the path of
+	// another key's field).
+	sort.SliceStable(d.errs, func(i, j int) bool {
+		a, b := d.errs[i], d.errs[j]
+		if a.Path != b.Path {
+			return a.Path < b.Path
+		}
+		return a.Err.Error() < b.Err.Error()
+	})
 	return &BindError{Fields: d.errs}
 }
 
 // bindStruct decodes the entries of m onto the fields of sv, an addressable
 // struct, and records the keys that match no field.
 func (d *decoder) bindStruct(a at, m map[string]any, sv reflect.Value) {
-	fields := Fields(sv.Type())
+	sf := fieldsOf(sv.Type())
+	a = a.joined()
+	exact := true // every key of m is some field's key
+	for k := range m {
+		if _, ok := sf.byKey[k]; !ok {
+			exact = false
+			break
+		}
+	}
+	if exact {
+		// Each key has its field, and no field is left to take a key
+		// equal but for case.
+		for i := range sf.list {
+			f := &sf.list[i]
+			if v, ok := m[f.Key]; ok {
+				d.bindField(a, f, f.Key, v, sv)
+			}
+		}
+		return
+	}
 	keys := make([]string, 0, len(m))
 	for k := range m {
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)
-
-	exact := make(map[string]bool, len(fields))
-	for _, f := range fields {
-		exact[f.Key] = true
-	}
 	used := make(map[string]bool, len(m))
-	for _, f := range fields {
+	for i := range sf.list {
+		f := &sf.list[i]
 		key, ok := f.Key, false
 		if _, ok = m[key]; !ok {
 			// Fall back to a key equal but for case that no field claims
 			// exactly and no earlier field took.
 			for _, k := range keys {
-				if !exact[k] && !used[k] && strings.EqualFold(k, f.Key) {
+				if _, claimed := sf.byKey[k]; !claimed && !used[k] && strings.EqualFold(k, f.Key) {
 					key, ok = k, true
 					break
 				}
@@ -156,24 +194,29 @@ func (d *decoder) bindStruct(a at, m map[string]any, sv reflect.Value) {
 			continue
 		}
 		used[key] = true
-		v := m[key]
-		fa := a.child(key)
-		fa.secret = fa.secret || f.Secret
-		if IsNil(v) {
-			continue
-		}
-		fv, err := fieldForWrite(sv, f.Index)
-		if err != nil {
-			d.fail(fa, v, err)
-			continue
-		}
-		d.decode(fa, v, fv)
+		d.bindField(a, f, key, m[key], sv)
 	}
 	for _, k := range keys {
 		if !used[k] {
-			d.unused = append(d.unused, a.child(k).path)
+			d.unused = append(d.unused, a.child(k).path())
 		}
 	}
+}
+
+// bindField decodes v, found at key in the mapping at a, onto field f of
+// sv.
+func (d *decoder) bindField(a at, f *Field, key string, v any, sv reflect.Value) {
+	fa := a.child(key)
+	fa.secret = fa.secret || f.Secret
+	if IsNil(v) {
+		return
+	}
+	fv, err := fieldForWrite(sv, f.Index)
+	if err != nil {
+		d.fail(fa, v, err)
+		return
+	}
+	d.decode(fa, v, fv)
 }
 
 // fieldForWrite returns the field of sv at index, allocating the inline

@@ -204,7 +204,7 @@ func jsonValue(rv reflect.Value, depth int) (any, error) {
 		return out, nil
 	case reflect.Struct:
 		out := make(map[string]any)
-		for _, f := range Fields(rv.Type()) {
+		for _, f := range fieldsOf(rv.Type()).list {
 			fv, ok := fieldForRead(rv, f.Index)
 			if !ok || isNilValue(fv) {
 				continue
@@ -247,7 +247,7 @@ func ToMap(v any) (map[string]any, error) {
 
 func structMap(sv reflect.Value, depth int) (map[string]any, error) {
 	m := make(map[string]any)
-	for _, f := range Fields(sv.Type()) {
+	for _, f := range fieldsOf(sv.Type()).list {
 		fv, ok := fieldForRead(sv, f.Index)
 		if !ok {
 			continue

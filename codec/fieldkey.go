@@ -6,6 +6,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 )
 
 // TagName is the struct tag that names a field's configuration key. It is
@@ -74,8 +75,64 @@ type Field struct {
 
 // Fields lists the configuration fields of struct type t, as Bind sees
 // them. A key defined at a shallower inline depth hides the same key deeper
-// down; at equal depth the first in declaration order wins.
+// down; at equal depth the first in declaration order wins. The slice is
+// the caller's.
 func Fields(t reflect.Type) []Field {
+	return slices.Clone(fieldsOf(t).list)
+}
+
+// structFields is what the codec knows of one struct type's fields; it is
+// shared and never modified.
+type structFields struct {
+	list  []Field        // as Fields returns them
+	byKey map[string]int // config key → index in list
+}
+
+// fieldCache holds the structFields of every struct type seen, by
+// reflect.Type: a type's fields never change, and Bind and Canonical look
+// them up for every mapping bound to a struct.
+var fieldCache sync.Map
+
+// fieldsOf returns the fields of struct type t, computed once per type.
+func fieldsOf(t reflect.Type) *structFields {
+	if sf, ok := fieldCache.Load(t); ok {
+		return sf.(*structFields)
+	}
+	list := fields(t)
+	sf := &structFields{list: list, byKey: make(map[string]int, len(list))}
+	for i, f := range list {
+		sf.byKey[f.Key] = i
+	}
+	actual, _ := fieldCache.LoadOrStore(t, sf)
+	return actual.(*structFields)
+}
+
+// field returns the field whose config key is exactly key.
+func (sf *structFields) field(key string) (*Field, bool) {
+	i, ok := sf.byKey[key]
+	if !ok {
+		return nil, false
+	}
+	return &sf.list[i], true
+}
+
+// folds reports whether key equals some field's key but for case without
+// being exactly one: Bind and Canonical then match it to that field when no
+// key of the mapping is spelled exactly as the field's.
+func (sf *structFields) folds(key string) bool {
+	if _, ok := sf.byKey[key]; ok {
+		return false
+	}
+	for i := range sf.list {
+		if strings.EqualFold(key, sf.list[i].Key) {
+			return true
+		}
+	}
+	return false
+}
+
+// fields computes Fields(t).
+func fields(t reflect.Type) []Field {
 	var all []Field
 	visiting := map[reflect.Type]bool{t: true}
 	var walk func(t reflect.Type, index []int, depth int, secret, viaPtr bool)

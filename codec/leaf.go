@@ -51,7 +51,7 @@ func (d *decoder) decode(a at, v any, dst reflect.Value) {
 	}
 	t := dst.Type()
 	if reflect.TypeOf(v) == t {
-		dst.Set(cloneShallow(reflect.ValueOf(v)))
+		dst.Set(cloneValue(v))
 		return
 	}
 	switch {
@@ -394,6 +394,7 @@ func (d *decoder) decodeSeq(a at, v any, dst reflect.Value) {
 	} else {
 		out = reflect.MakeSlice(t, len(elems), len(elems))
 	}
+	a = a.joined()
 	for i, e := range elems {
 		d.decode(a.child(strconv.Itoa(i)), e, out.Index(i))
 	}
@@ -410,27 +411,56 @@ func (d *decoder) decodeMap(a at, v any, dst reflect.Value) {
 	for it := dst.MapRange(); it.Next(); {
 		out.SetMapIndex(it.Key(), it.Value())
 	}
+	// Keys of a string kind are taken as they are: distinct in m, distinct
+	// in out, so the order they are set in does not matter. Other keys are
+	// converted, and two may become one ("1" and "01" as ints): in sorted
+	// order, the later one is decoded over the earlier one's value.
+	plain := t.Key().Kind() == reflect.String && !reflect.PointerTo(t.Key()).Implements(textUnmarshalerType)
+	merge := out.Len() > 0 || !plain // an entry may already be there
+	a = a.joined()
+	key := reflect.New(t.Key()).Elem()
+	elem := reflect.New(t.Elem()).Elem()
+	entry := func(k string, v any) {
+		ka := a.child(k)
+		if plain {
+			key.SetString(k)
+		} else {
+			key.SetZero()
+			n := len(d.errs)
+			d.decode(ka, k, key)
+			if len(d.errs) > n {
+				return
+			}
+		}
+		elem.SetZero()
+		if merge {
+			if old := out.MapIndex(key); old.IsValid() {
+				elem.Set(old)
+			}
+		}
+		d.decode(ka, v, elem)
+		out.SetMapIndex(key, elem) // copies key and elem: both are reused
+	}
+	if plain {
+		for k, v := range m {
+			entry(k, v)
+		}
+	} else {
+		for _, k := range sortedKeys(m) {
+			entry(k, m[k])
+		}
+	}
+	dst.Set(out)
+}
+
+// sortedKeys returns the keys of m in sorted order.
+func sortedKeys(m map[string]any) []string {
 	keys := make([]string, 0, len(m))
 	for k := range m {
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)
-	for _, k := range keys {
-		ka := a.child(k)
-		key := reflect.New(t.Key()).Elem()
-		n := len(d.errs)
-		d.decode(ka, k, key)
-		if len(d.errs) > n {
-			continue
-		}
-		elem := reflect.New(t.Elem()).Elem()
-		if old := out.MapIndex(key); old.IsValid() {
-			elem.Set(old)
-		}
-		d.decode(ka, m[k], elem)
-		out.SetMapIndex(key, elem)
-	}
-	dst.Set(out)
+	return keys
 }
 
 // LeafText returns the text Bind gives a string (or TextUnmarshaler) field
@@ -500,6 +530,19 @@ func jsonNumbers(v any) any {
 		return string(v)
 	}
 	return v
+}
+
+// cloneValue returns v, a value of its field's own type, as the field
+// takes it: the maps and lists of a tree (map[string]any, []any) are copied
+// all the way down, and other slices and maps one level (see cloneShallow),
+// so that the bound struct shares no container with the tree, whose maps
+// may be shared with the layers it was merged from.
+func cloneValue(v any) reflect.Value {
+	switch v.(type) {
+	case map[string]any, []any:
+		return reflect.ValueOf(DeepCopy(v))
+	}
+	return cloneShallow(reflect.ValueOf(v))
 }
 
 // cloneShallow returns v, or for a slice or map a copy of it, so that the

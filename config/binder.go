@@ -80,10 +80,7 @@ func (b binder[T]) over(tree map[string]any) map[string]any {
 	if b.defaults == nil {
 		return tree
 	}
-	merged := make(map[string]any)
-	mergeInto(merged, b.defaults)
-	mergeInto(merged, tree)
-	return merged
+	return overlay(b.defaults, tree)
 }
 
 // lenient binds tree onto v, leaving out the values that do not bind, and

@@ -30,41 +30,69 @@ type merged struct {
 // key (keys are compared as spelled: binder.canonical spells the keys that
 // name a field as the field does); a leaf in a later layer replaces a whole
 // subtree of an earlier one and the other way round. The layers' trees are
-// not modified.
+// not modified; the merged tree shares with them every subtree that only
+// one layer provides, so it must not be modified either.
 func merge(layers []layer) merged {
-	m := merged{tree: make(map[string]any)}
+	var tree map[string]any
+	hint := 0 // leaves in the largest layer: at least as many in most merges
 	for _, l := range layers {
-		mergeInto(m.tree, l.content.Tree)
+		tree = overlay(tree, l.content.Tree)
+		hint = max(hint, len(l.content.Keys))
 	}
-	m.values = make(map[string]any)
-	flatten(m.tree, "", m.values)
-	m.origins = make(map[string]Origin, len(m.values))
-	for p := range m.values {
-		for i := len(layers) - 1; i >= 0; i-- {
-			if k, ok := layers[i].content.Keys[p]; ok {
-				m.origins[p] = Origin{Layer: layers[i].kind, Key: k}
-				break
-			}
-		}
+	if tree == nil {
+		tree = make(map[string]any)
 	}
+	m := merged{tree: tree, values: make(map[string]any, hint), origins: make(map[string]Origin, hint)}
+	m.addLeaves(tree, "", layers)
 	return m
 }
 
-// mergeInto copies src into dst, recursing into maps present in both and
-// copying maps so that dst never shares a map with src.
-func mergeInto(dst, src map[string]any) {
-	for k, v := range src {
-		sm, ok := v.(map[string]any)
-		if !ok {
-			dst[k] = v
+// overlay returns lo with hi laid over it, key by key, modifying neither:
+// where both hold a map at a key the maps are overlaid into a new one; any
+// other value of hi replaces lo's; the rest is lo's, shared.
+func overlay(lo, hi map[string]any) map[string]any {
+	if len(hi) == 0 {
+		return lo
+	}
+	if len(lo) == 0 {
+		return hi
+	}
+	out := make(map[string]any, len(lo)+len(hi))
+	for k, v := range lo {
+		out[k] = v
+	}
+	for k, v := range hi {
+		if hm, ok := v.(map[string]any); ok {
+			if lm, ok := out[k].(map[string]any); ok {
+				out[k] = overlay(lm, hm)
+				continue
+			}
+		}
+		out[k] = v
+	}
+	return out
+}
+
+// addLeaves records every leaf of tree (see flatten) in m.values, and in
+// m.origins where it came from: the key of the highest layer that holds
+// its path.
+func (m *merged) addLeaves(tree map[string]any, prefix string, layers []layer) {
+	for k, v := range tree {
+		p := k
+		if prefix != "" {
+			p = prefix + "." + k
+		}
+		if sub, ok := v.(map[string]any); ok && len(sub) > 0 {
+			m.addLeaves(sub, p, layers)
 			continue
 		}
-		dm, ok := dst[k].(map[string]any)
-		if !ok {
-			dm = make(map[string]any, len(sm))
-			dst[k] = dm
+		m.values[p] = v
+		for i := len(layers) - 1; i >= 0; i-- {
+			if key, ok := layers[i].content.Keys[p]; ok {
+				m.origins[p] = Origin{Layer: layers[i].kind, Key: key}
+				break
+			}
 		}
-		mergeInto(dm, sm)
 	}
 }
 

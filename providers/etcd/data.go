@@ -1,7 +1,9 @@
 package etcd
 
 import (
+	"cmp"
 	"errors"
+	"slices"
 	"sort"
 	"strings"
 
@@ -32,14 +34,46 @@ type Data struct {
 // fail with an error (errors.Join of *KeyError, one per key): the tree as a
 // whole is not trustworthy then.
 func (d *Data) Tree(l Layout) (tree map[string]any, sources map[string]string, err error) {
+	if tree, sources, ok := d.leafTree(l); ok {
+		return tree, sources, nil
+	}
+	return d.orderedTree(l)
+}
+
+// leafTree builds the tree of d in the common case where every key is a
+// leaf key and no leaf lies beneath another: the order of mounting does not
+// matter then, so the keys are mounted as the map gives them. ok is false
+// when that is not the case (a document, a key that does not fit the
+// layout, a leaf mounted over another or beneath it); orderedTree then
+// builds the tree, or tells what is wrong.
+func (d *Data) leafTree(l Layout) (tree map[string]any, sources map[string]string, ok bool) {
+	tree = make(map[string]any)
+	sources = make(map[string]string, len(d.KVs))
+	for k, v := range d.KVs {
+		e, err := l.Parse(k)
+		if err != nil || e.Codec != nil {
+			return nil, nil, false
+		}
+		if mount(tree, e.Path, string(v)) {
+			return nil, nil, false
+		}
+		sources[e.Path] = k
+	}
+	return tree, sources, true
+}
+
+// orderedTree builds the tree of d mounting its keys in order of
+// precedence (see Tree).
+func (d *Data) orderedTree(l Layout) (tree map[string]any, sources map[string]string, err error) {
 	type mountKey struct {
 		key   string
+		value []byte
 		entry Entry
 		depth int
 	}
-	var mounts []mountKey
+	mounts := make([]mountKey, 0, len(d.KVs))
 	var errs []error
-	for k := range d.KVs {
+	for k, v := range d.KVs {
 		e, perr := l.Parse(k)
 		if perr != nil {
 			errs = append(errs, perr)
@@ -49,33 +83,41 @@ func (d *Data) Tree(l Layout) (tree map[string]any, sources map[string]string, e
 		if e.Path != "" {
 			depth = strings.Count(e.Path, ".") + 1
 		}
-		mounts = append(mounts, mountKey{key: k, entry: e, depth: depth})
+		mounts = append(mounts, mountKey{key: k, value: v, entry: e, depth: depth})
 	}
 	// Shallower keys first, so that deeper ones override them; at one
 	// depth documents first, so that a leaf overrides a document at its
-	// own path.
-	sort.Slice(mounts, func(i, j int) bool {
-		a, b := mounts[i], mounts[j]
+	// own path, and documents in key order (a.json before a.yaml at path
+	// a). Leaves at one depth need no order: distinct leaf keys have
+	// distinct paths, and paths of one depth never lie beneath each
+	// other.
+	slices.SortFunc(mounts, func(a, b mountKey) int {
 		if a.depth != b.depth {
-			return a.depth < b.depth
+			return cmp.Compare(a.depth, b.depth)
 		}
-		if ad, bd := a.entry.Codec != nil, b.entry.Codec != nil; ad != bd {
-			return ad
+		ad, bd := a.entry.Codec != nil, b.entry.Codec != nil
+		switch {
+		case ad && bd:
+			return strings.Compare(a.key, b.key)
+		case ad:
+			return -1
+		case bd:
+			return 1
 		}
-		return a.key < b.key
+		return 0
 	})
 
 	tree = make(map[string]any)
-	sources = make(map[string]string)
+	sources = make(map[string]string, len(mounts))
 	replaced := false // some mount replaced a leaf or a subtree
 	for _, m := range mounts {
 		e, k := m.entry, m.key
 		if e.Codec == nil {
-			replaced = mount(tree, e.Path, string(d.KVs[k])) || replaced
+			replaced = mount(tree, e.Path, string(m.value)) || replaced
 			sources[e.Path] = k
 			continue
 		}
-		doc, perr := e.Codec.Unmarshal(d.KVs[k])
+		doc, perr := e.Codec.Unmarshal(m.value)
 		if perr != nil {
 			errs = append(errs, &KeyError{Key: k, Err: perr})
 			continue
@@ -114,24 +156,25 @@ func join(a, b string) string {
 // maps. It reports whether it replaced a leaf by a subtree or a subtree by
 // a leaf.
 func mount(tree map[string]any, path string, v any) (replaced bool) {
-	segs := strings.Split(path, ".")
 	m := tree
-	for _, s := range segs[:len(segs)-1] {
-		cur, exists := m[s]
+	for {
+		seg, rest, interior := strings.Cut(path, ".")
+		if !interior {
+			if old, ok := m[seg].(map[string]any); ok && len(old) > 0 {
+				replaced = true
+			}
+			m[seg] = v
+			return replaced
+		}
+		cur, exists := m[seg]
 		next, ok := cur.(map[string]any)
 		if !ok {
 			replaced = replaced || exists
 			next = make(map[string]any)
-			m[s] = next
+			m[seg] = next
 		}
-		m = next
+		m, path = next, rest
 	}
-	last := segs[len(segs)-1]
-	if old, ok := m[last].(map[string]any); ok && len(old) > 0 {
-		replaced = true
-	}
-	m[last] = v
-	return replaced
 }
 
 // present reports whether the flat path still names a leaf in tree.

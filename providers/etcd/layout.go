@@ -179,24 +179,31 @@ type Entry struct {
 // in a leaf key's segments (a dot would be read as a path separator), or a
 // document extension the codecs do not know.
 func (l Layout) Parse(key string) (Entry, error) {
-	rel, ok := strings.CutPrefix(key, l.Data())
+	// As strings.CutPrefix(key, l.Data()), without building l.Data() for
+	// every key.
+	rel, ok := strings.CutPrefix(key, l.prefix)
+	if ok {
+		rel, ok = strings.CutPrefix(rel, "/data/")
+	}
 	if !ok {
 		return Entry{}, &KeyError{Key: key, Err: fmt.Errorf("not under %s", l.Data())}
 	}
-	segs := strings.Split(rel, "/")
-	last := segs[len(segs)-1]
+	dir, last := "", rel
+	if i := strings.LastIndexByte(rel, '/'); i >= 0 {
+		dir, last = rel[:i+1], rel[i+1:]
+	}
 	var c codec.Codec
 	if ext := path.Ext(last); ext != "" {
 		var known bool
 		if c, known = codec.ForPath(last); !known {
 			return Entry{}, &KeyError{Key: key, Err: fmt.Errorf("unknown document extension %q (want one of %s)", ext, strings.Join(codec.Extensions(), ", "))}
 		}
-		segs[len(segs)-1] = strings.TrimSuffix(last, ext)
-		if len(segs) == 1 && segs[0] == "" {
+		if dir == "" && last == ext {
 			return Entry{Path: "", Codec: c}, nil // P/data/.yaml: a document at the root
 		}
+		rel = dir + strings.TrimSuffix(last, ext)
 	}
-	for _, s := range segs {
+	for s := range strings.SplitSeq(rel, "/") {
 		switch {
 		case s == "":
 			return Entry{}, &KeyError{Key: key, Err: fmt.Errorf("empty path segment")}
@@ -204,7 +211,26 @@ func (l Layout) Parse(key string) (Entry, error) {
 			return Entry{}, &KeyError{Key: key, Err: fmt.Errorf("segment %q contains a dot; use / to separate path levels", s)}
 		}
 	}
-	return Entry{Path: strings.Join(segs, "."), Codec: c}, nil
+	return Entry{Path: dotted(rel), Codec: c}, nil
+}
+
+// dotted returns the key path rel with its slashes turned into dots: the
+// config path "db.port" of "db/port" (strings.ReplaceAll, in one
+// allocation and one pass).
+func dotted(rel string) string {
+	if !strings.Contains(rel, "/") {
+		return rel
+	}
+	var b strings.Builder
+	b.Grow(len(rel))
+	for i := range len(rel) {
+		if c := rel[i]; c == '/' {
+			b.WriteByte('.')
+		} else {
+			b.WriteByte(c)
+		}
+	}
+	return b.String()
 }
 
 // KeyError is a problem with one etcd key: it does not fit the layout, or
