@@ -26,6 +26,8 @@ type Provider struct {
 	layout  Layout
 	timeout time.Duration
 	state   watchState
+
+	maxPending, maxPendingBytes int // bounds of the updates waiting for Watch's fn
 }
 
 // Option configures a Provider.
@@ -39,6 +41,14 @@ func WithRequestTimeout(d time.Duration) Option {
 			p.timeout = d
 		}
 	}
+}
+
+// WithMaxPending bounds the updates that may wait for the fn of this
+// provider's Watch before they are merged into one (see Update): at most
+// updates updates and bytes bytes of keys and values. Zero or negative
+// keeps MaxPendingUpdates or MaxPendingBytes.
+func WithMaxPending(updates, bytes int) Option {
+	return func(p *Provider) { p.maxPending, p.maxPendingBytes = updates, bytes }
 }
 
 // New returns a provider of prefix read through cli. The client stays the

@@ -3,13 +3,11 @@ package etcd
 import (
 	"context"
 	"errors"
-	"fmt"
 	"maps"
 	"sync"
 	"time"
 
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
-	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/connectivity"
@@ -18,6 +16,28 @@ import (
 // Update is one step of the watched data: the changes since the previous
 // step, never the whole content (a change costs what it changes), except
 // after a compaction.
+//
+// A caller of Watch that keeps up gets one Update per etcd revision (one
+// transaction) that touches a data key: From is the Revision of the update
+// before, and Events are that revision's changes, each key once. A caller
+// whose fn is slower than the change rate has updates waiting for it; while
+// at most MaxPendingUpdates updates wait, and those behind the oldest hold
+// at most MaxPendingBytes bytes of keys and values (WithMaxPending changes
+// both), it still gets them one by one. When the waiting updates pass
+// either bound they
+// are merged into one Update from the first one's From to the last one's
+// Revision: Events holds each key changed in that range once, with its
+// last change (a delete stays a delete, also for a key created and deleted
+// in the range), sorted by key; when one of them was a Resync, the merged
+// update is a Resync of the content at Revision. Either way an Update
+// never holds part of a transaction, its From is the Revision of the update
+// the caller got before (or the revision it started from), and revisions
+// only increase: applied in order, the updates give exactly the content at
+// each Revision. What waits for a caller is so bounded by the bounds plus
+// one merged update, which names each key at most once.
+//
+// Events and Resync are shared with the other callers watching the same
+// client and prefix: fn must not modify them.
 type Update struct {
 	// From is the revision the update follows: the Revision of the
 	// previous update, or the revision Watch started from.
@@ -25,11 +45,14 @@ type Update struct {
 	// Revision is the etcd revision of the data after the update.
 	Revision int64
 	// Events are the changes to data keys after From up to Revision, each
-	// key at most once, as one etcd revision (one transaction) holds them.
+	// key at most once: one etcd revision (one transaction), or, for a
+	// caller that fell behind, all the revisions in From..Revision merged.
 	Events []Event
-	// Resync, when not nil, is the whole content of the prefix re-read
-	// after etcd compacted the history the watch needed: the change since
-	// From may span many revisions, and Events is empty.
+	// Resync, when not nil, is the whole content of the prefix at
+	// Revision: read again after etcd compacted the history the watch
+	// needed, or for a caller that joined a shared watch after the updates
+	// it needed had left the watch's memory (see ReplayUpdates). The
+	// change since From may span many revisions, and Events is empty.
 	Resync *Data
 }
 
@@ -66,6 +89,10 @@ func (d *Data) Apply(u Update) *Data {
 }
 
 // WatchState describes a running watch, for health checks and metrics.
+// Callers of Watch that share a client and a prefix share one etcd watch
+// stream: Watching, Reconnects, Resyncs and LastError describe that
+// stream (the counters and the error from when the provider joined it on),
+// Revision the provider's own progress.
 type WatchState struct {
 	// Watching is true while a watch stream is open, has not failed, and
 	// the client's connection is up.
@@ -77,7 +104,9 @@ type WatchState struct {
 	// leader. clientv3 re-opens a broken stream by itself, without a word
 	// to its caller; those re-opens are counted too.
 	Reconnects int64
-	// Resyncs counts re-reads of the prefix after compaction.
+	// Resyncs counts re-reads of the prefix after compaction (and for a
+	// caller that joined a shared watch after the updates it needed had
+	// left the watch's memory).
 	Resyncs int64
 	// LastError is the most recent failure, nil if there was none.
 	LastError error
@@ -94,12 +123,16 @@ const (
 	maxBackoff = 5 * time.Second
 )
 
-// watchState is shared between the watching goroutine (writer) and State
-// (readers).
+// watchState is a provider's state, or a shared watch's (hub.st): written
+// by the watching goroutines, read by State.
 type watchState struct {
 	mu     sync.Mutex
 	s      WatchState
-	broken bool // a stream failed; the next one to answer is a reconnect
+	broken bool  // a stream failed; the next one to answer is a reconnect (a hub's)
+	errs   int64 // errors recorded (a hub's)
+
+	hub  *hub      // the shared watch a provider has joined, nil when none
+	base hubCounts // the hub's counters when the provider joined it
 }
 
 func (w *watchState) update(fn func(*WatchState)) {
@@ -111,7 +144,7 @@ func (w *watchState) update(fn func(*WatchState)) {
 // State returns the state of the provider's watch.
 func (p *Provider) State() WatchState {
 	p.state.mu.Lock()
-	s := p.state.s
+	s := p.state.merged()
 	p.state.mu.Unlock()
 	if s.Watching && !p.Connected() {
 		s.Watching = false // the stream waits for a connection that is down
@@ -122,8 +155,10 @@ func (p *Provider) State() WatchState {
 // Connected reports whether the client's connection to etcd is up (or
 // idle, ready to connect). clientv3 hides a broken connection behind
 // retries; this is how Health sees it.
-func (p *Provider) Connected() bool {
-	conn := p.cli.ActiveConnection()
+func (p *Provider) Connected() bool { return connected(p.cli) }
+
+func connected(cli *clientv3.Client) bool {
+	conn := cli.ActiveConnection()
 	if conn == nil {
 		return false
 	}
@@ -146,145 +181,75 @@ func (p *Provider) Arm(from *Data) {
 // returns ctx's error. For every etcd revision that touches a data key it
 // calls fn once with that revision's changes (all events of one revision,
 // one transaction, arrive together), in revision order, never skipping or
-// repeating a revision. When the history it needs was compacted away it
-// re-reads the prefix and calls fn once with Resync set.
+// repeating a revision; a caller that falls behind gets merged updates (see
+// Update). When the history it needs was compacted away it re-reads the
+// prefix and calls fn once with Resync set.
 //
-// A failed or closed watch channel is not silence: the watch is opened again
-// from the last applied revision with jittered exponential backoff, and
-// the failure is recorded in State. Watch requires a leader, so a member cut
-// off from the cluster makes the client move on. fn runs on Watch's
-// goroutine; while it runs no further events are applied.
+// The calls of Watch, of any providers, that share a client and a data
+// prefix share one etcd watch stream, started by the first and ended when
+// the last returns (before it returns). Its updates are queued for each
+// caller, so a slow fn delays no other caller and the stream keeps being
+// read. A caller that joins with a from older than the stream's newest
+// update gets the updates it missed, kept by the stream (ReplayUpdates,
+// ReplayBytes), or, when they are gone, a Resync read for it; one that
+// joins ahead of the stream skips the updates up to from.
+//
+// A failed or closed watch is not silence: the watch is opened again
+// from the last revision it delivered with jittered exponential backoff,
+// and the failure is recorded in State. Watch requires a leader, so a
+// member cut off from the cluster makes the client move on. fn runs on
+// Watch's goroutine, one update at a time.
 func (p *Provider) Watch(ctx context.Context, from *Data, fn func(Update)) error {
-	rev := from.Revision
-	p.state.update(func(s *WatchState) { s.Revision = rev })
-	// A watcher of its own, over a gRPC watch client that reports when a
-	// stream breaks and when a new one answers (see observedWatchClient).
-	w := clientv3.NewWatchFromWatchClient(observedWatchClient{pb.NewWatchClient(p.cli.ActiveConnection()), p}, p.cli)
-	defer w.Close()
-	backoff := NewBackoff(minBackoff, maxBackoff)
+	p.state.update(func(s *WatchState) { s.Revision = from.Revision })
+	h, s, err := p.join(ctx, from.Revision)
+	if err != nil {
+		p.state.update(func(s *WatchState) { s.Watching = false })
+		return err // ctx is done
+	}
+	defer p.leave(h, s)
 	for {
-		err := p.watchOnce(ctx, w, &rev, fn, backoff)
-		if ctx.Err() != nil {
-			p.state.update(func(s *WatchState) { s.Watching = false })
+		u, ok := s.next(ctx)
+		if !ok {
 			return ctx.Err()
 		}
-		p.state.mu.Lock()
-		p.state.s.Watching = false
-		p.state.s.LastError, p.state.s.LastErrorTime = err, time.Now()
-		p.state.broken = p.state.broken || !errors.Is(err, rpctypes.ErrCompacted)
-		p.state.mu.Unlock()
-		if errors.Is(err, rpctypes.ErrCompacted) {
-			d, err := p.resync(ctx, backoff)
-			if err != nil {
-				return err // ctx is done
-			}
-			from := rev
-			rev = d.Revision
-			p.state.update(func(s *WatchState) { s.Resyncs++; s.Revision = rev })
-			fn(Update{From: from, Revision: rev, Resync: d})
-			continue
-		}
-		if !backoff.Sleep(ctx) {
-			return ctx.Err()
-		}
+		p.state.update(func(s *WatchState) { s.Revision = u.Revision })
+		fn(u)
 	}
 }
 
-// watchOnce runs one watch stream from *rev+1 until it fails.
-func (p *Provider) watchOnce(ctx context.Context, w clientv3.Watcher, rev *int64, fn func(Update), backoff *Backoff) error {
-	wctx, cancel := context.WithCancel(clientv3.WithRequireLeader(ctx))
-	defer cancel()
-	// No WithProgressNotify: the resume revision only ever advances to the
-	// revision of events actually applied, so that a progress notification
-	// sent ahead of its events (etcd issue 15220, in older servers) cannot
-	// make the watch skip them.
-	wch := w.Watch(wctx, p.layout.Data(), clientv3.WithPrefix(), clientv3.WithRev(*rev+1))
-	p.state.update(func(s *WatchState) { s.Watching = true })
-	for resp := range wch {
-		if resp.CompactRevision != 0 {
-			return fmt.Errorf("watch from revision %d: %w (compacted at %d)", *rev+1, rpctypes.ErrCompacted, resp.CompactRevision)
-		}
-		if err := resp.Err(); err != nil {
-			return p.wrap(fmt.Sprintf("watch %s from revision %d", p.layout.Data(), *rev+1), err)
-		}
-		backoff.Reset()
-		evs := resp.Events
-		for len(evs) > 0 {
-			r := evs[0].Kv.ModRevision
-			n := 1
-			for n < len(evs) && evs[n].Kv.ModRevision == r {
-				n++
-			}
-			if r <= *rev { // already applied (a resumed stream may repeat)
-				evs = evs[n:]
-				continue
-			}
-			u := Update{From: *rev, Revision: r, Events: make([]Event, 0, n)}
-			for _, ev := range evs[:n] {
-				if ev.Type == clientv3.EventTypeDelete {
-					u.Events = append(u.Events, Event{Key: string(ev.Kv.Key), Deleted: true})
-				} else {
-					u.Events = append(u.Events, Event{Key: string(ev.Kv.Key), Value: ev.Kv.Value})
-				}
-			}
-			*rev = r
-			p.state.update(func(s *WatchState) { s.Revision = r })
-			fn(u)
-			evs = evs[n:]
-		}
-	}
-	if ctx.Err() != nil {
-		return ctx.Err()
-	}
-	return p.wrap("watch "+p.layout.Data(), errWatchClosed)
-}
-
-// resync re-reads the prefix until it succeeds or ctx is done.
-func (p *Provider) resync(ctx context.Context, backoff *Backoff) (*Data, error) {
-	for {
-		d, err := p.Read(ctx)
-		if err == nil {
-			return d, nil
-		}
-		p.state.update(func(s *WatchState) { s.LastError, s.LastErrorTime = err, time.Now() })
-		if !backoff.Sleep(ctx) {
-			return nil, ctx.Err()
-		}
-	}
-}
-
-// observedWatchClient is the gRPC watch client under the provider's
-// clientv3 watcher. clientv3 re-opens a broken watch stream by itself (after
-// a member restart, say) and tells its caller nothing; through this client
-// the provider sees the stream break and the new one answer, and counts a
-// reconnect.
+// observedWatchClient is the gRPC watch client under a shared watch's
+// clientv3 watcher. clientv3 re-opens a broken watch stream by itself
+// (after a member restart, say) and tells its caller nothing; through this
+// client the watch sees the stream break and the new one answer, and
+// counts a reconnect.
 type observedWatchClient struct {
 	pb.WatchClient
-	p *Provider
+	h *hub
 }
 
 // Watch opens a stream.
 func (c observedWatchClient) Watch(ctx context.Context, opts ...grpc.CallOption) (pb.Watch_WatchClient, error) {
-	if !c.p.Connected() {
+	st := &c.h.st
+	if !connected(c.h.key.cli) {
 		// The connection is down as the stream opens (a member restarting
 		// before the first stream was opened): the stream that answers
 		// is a reconnect.
-		c.p.state.mu.Lock()
-		c.p.state.broken = true
-		c.p.state.mu.Unlock()
+		st.mu.Lock()
+		st.broken = true
+		st.mu.Unlock()
 	}
 	s, err := c.WatchClient.Watch(ctx, opts...)
 	if err != nil {
 		if ctx.Err() == nil {
 			// The member went away before the stream opened: the stream
 			// that opens next is a reconnect too.
-			c.p.state.mu.Lock()
-			c.p.state.broken = true
-			c.p.state.mu.Unlock()
+			st.mu.Lock()
+			st.broken = true
+			st.mu.Unlock()
 		}
 		return s, err
 	}
-	return &observedStream{Watch_WatchClient: s, ctx: ctx, p: c.p}, nil
+	return &observedStream{Watch_WatchClient: s, ctx: ctx, h: c.h}, nil
 }
 
 // observedStream is one watch stream; clientv3 calls Recv from one
@@ -292,7 +257,7 @@ func (c observedWatchClient) Watch(ctx context.Context, opts ...grpc.CallOption)
 type observedStream struct {
 	pb.Watch_WatchClient
 	ctx      context.Context // canceled when clientv3 closes the stream itself
-	p        *Provider
+	h        *hub
 	answered bool
 }
 
@@ -300,13 +265,13 @@ type observedStream struct {
 // failure.
 func (s *observedStream) Recv() (*pb.WatchResponse, error) {
 	resp, err := s.Watch_WatchClient.Recv()
-	st := &s.p.state
+	st := &s.h.st
 	switch {
 	case err != nil && s.ctx.Err() == nil:
-		err := s.p.wrap("watch stream "+s.p.layout.Data(), err)
+		err := s.h.reader.wrap("watch stream "+s.h.key.prefix, err)
 		st.mu.Lock()
 		st.s.Watching = false
-		st.s.LastError, st.s.LastErrorTime = err, time.Now()
+		st.setError(err)
 		st.broken = true
 		st.mu.Unlock()
 	case err == nil && !s.answered:
