@@ -17,6 +17,12 @@ type Change[T any] struct {
 	Old, New *T
 	// Revision is the etcd revision of the new value; 0 without etcd.
 	Revision int64
+	// From is the etcd revision of the old value: the change covers the
+	// revisions after From up to Revision. That is one transaction as a
+	// rule; more when candidates in between were rejected, after a Resync,
+	// or when the Config fell behind and the revisions waiting for it were
+	// merged (README, "A slow subscriber").
+	From int64
 	// Paths lists the config paths whose values differ, sorted: added,
 	// changed and removed ones (a removed key falls back to a lower layer
 	// or to the zero value).

@@ -159,7 +159,7 @@ func (c *Config[T]) apply(u update) {
 	c.snap.Store(snap)
 	c.metrics.reload("applied")
 	c.metrics.observeLag(u.received)
-	c.notify(Change[T]{Old: old.Value, New: snap.Value, Revision: snap.Revision, Paths: paths, Source: kind, Resync: u.content.Resync})
+	c.notify(Change[T]{Old: old.Value, New: snap.Value, Revision: snap.Revision, From: old.Revision, Paths: paths, Source: kind, Resync: u.content.Resync})
 }
 
 // rejected records that the etcd content at rev was rejected, for the
