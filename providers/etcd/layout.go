@@ -188,6 +188,11 @@ func (l Layout) Parse(key string) (Entry, error) {
 	if !ok {
 		return Entry{}, &KeyError{Key: key, Err: fmt.Errorf("not under %s", l.Data())}
 	}
+	if rel != "" && rel[0] != '/' && rel[len(rel)-1] != '/' && !strings.Contains(rel, "//") && !strings.Contains(rel, ".") {
+		// The common case, told apart at once: a leaf key (no document
+		// extension), no segment empty or holding a dot.
+		return Entry{Path: dotted(rel)}, nil
+	}
 	dir, last := "", rel
 	if i := strings.LastIndexByte(rel, '/'); i >= 0 {
 		dir, last = rel[:i+1], rel[i+1:]
@@ -223,14 +228,15 @@ func dotted(rel string) string {
 	}
 	var b strings.Builder
 	b.Grow(len(rel))
-	for i := range len(rel) {
-		if c := rel[i]; c == '/' {
-			b.WriteByte('.')
-		} else {
-			b.WriteByte(c)
+	for {
+		seg, rest, more := strings.Cut(rel, "/")
+		b.WriteString(seg)
+		if !more {
+			return b.String()
 		}
+		b.WriteByte('.')
+		rel = rest
 	}
-	return b.String()
 }
 
 // KeyError is a problem with one etcd key: it does not fit the layout, or
