@@ -33,8 +33,8 @@ func TestSlowSubscriberBoundedBacklog(t *testing.T) {
 		t.Skip("-short: 5,000 transactions and a slow subscriber")
 	}
 	const (
-		txns      = 5000
-		writers   = 4
+		txns    = 5000
+		writers = 4
 		// Live heap of the whole test process, which also runs the etcd
 		// server: its raft log holds much of the 120 MB written. The
 		// revisions waiting for the Config add at most

@@ -100,7 +100,13 @@ func TestStartFromSnapshot(t *testing.T) {
 	}
 	r.mu.Unlock()
 
-	// A damaged snapshot is never used.
+	// A damaged snapshot is never used. The running Config writes its
+	// file last with pool 3, then stops: nothing rewrites the file below.
+	waitFor(t, "the snapshot file with pool 3", func() bool {
+		b, _ := os.ReadFile(file)
+		return bytes.Contains(b, []byte(`"pool": "3"`))
+	})
+	cfg.Close()
 	c.Members[0].Stop(t)
 	good, err := os.ReadFile(file)
 	if err != nil {
