@@ -120,11 +120,17 @@ func Load[T any](ctx context.Context, opts ...Option) (*Config[T], error) {
 	c.inSync = true
 	if c.etcdSrc != nil {
 		first := c.etcdSrc.first
-		c.etcdRaw = maps.Clone(first.KVs)
+		// The loop owns first's keys from now on and changes them in place:
+		// the etcd watcher copies them before it sends anything, and the
+		// status goroutine gets its own copy.
+		c.etcdRaw = first.KVs
 		c.version.Store(first.Version)
 		c.degraded.Store(c.etcdSrc.fromSnapshot)
 		c.statusCh = make(chan status, 1)
-		c.cur = status{data: first, fromSnapshot: c.etcdSrc.fromSnapshot}
+		c.cur = status{data: &etcdprov.Data{Revision: first.Revision, Version: first.Version}, fromSnapshot: c.etcdSrc.fromSnapshot}
+		if c.opts.snapshotFile != "" {
+			c.cur.data.KVs = maps.Clone(first.KVs)
+		}
 		c.offer(c.cur)
 	}
 	c.start()

@@ -80,8 +80,20 @@ func (p *Provider) Read(ctx context.Context) (*Data, error) {
 	}
 	kvs := resp.Responses[0].GetResponseRange().Kvs
 	d := &Data{Revision: resp.Header.Revision, KVs: make(map[string][]byte, len(kvs))}
+	// The keys are cut from one string: one allocation, not one per key.
+	n := 0
 	for _, kv := range kvs {
-		d.KVs[string(kv.Key)] = kv.Value
+		n += len(kv.Key)
+	}
+	var b strings.Builder
+	b.Grow(n)
+	for _, kv := range kvs {
+		b.Write(kv.Key)
+	}
+	all, at := b.String(), 0
+	for _, kv := range kvs {
+		d.KVs[all[at:at+len(kv.Key)]] = kv.Value
+		at += len(kv.Key)
 	}
 	if v := resp.Responses[1].GetResponseRange().Kvs; len(v) > 0 {
 		d.Version, _ = strconv.ParseInt(string(v[0].Value), 10, 64)
