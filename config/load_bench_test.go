@@ -2,7 +2,6 @@ package config_test
 
 import (
 	"context"
-	"fmt"
 	"strconv"
 	"strings"
 	"testing"
@@ -24,15 +23,7 @@ func BenchmarkLoad10kDecode(b *testing.B) {
 	p := prefix(b)
 	const n = 10000
 	ctx := context.Background()
-	for i := 0; i < n; i += 100 {
-		ops := make([]clientv3.Op, 0, 100)
-		for j := i; j < i+100; j++ {
-			ops = append(ops, clientv3.OpPut(fmt.Sprintf("%s/data/items/k%05d", p, j), strconv.Itoa(j)))
-		}
-		if _, err := cli.Txn(ctx).Then(ops...).Commit(); err != nil {
-			b.Fatal(err)
-		}
-	}
+	fillItems(b, cli, p, n)
 	b.Run("raw-get-decode", func(b *testing.B) {
 		b.ReportAllocs()
 		items := p + "/data/items/"
