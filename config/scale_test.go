@@ -1,0 +1,118 @@
+package config_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"testing"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/strataconf/strata/config"
+)
+
+// Tenants is a configuration of many keys with rules on every element.
+type Tenants struct {
+	Name   string         `koanf:"name" validate:"required"`
+	Limits map[string]int `koanf:"limits" validate:"dive,min=0"`
+}
+
+// Correctness holds at size, on the path that patches the previous
+// snapshot as on the full one: with 10,000 keys in etcd over a file, every
+// transaction is applied whole, a deleted key falls back to the file's
+// value, an invalid value at one key is rejected and the last good
+// snapshot kept, and the next valid change applies.
+func TestCorrectAtTenThousandKeys(t *testing.T) {
+	cli := client(t)
+	ctx := context.Background()
+	p := prefix(t)
+	const n = 10000
+	for i := 0; i < n; i += 100 {
+		ops := make([]clientv3.Op, 0, 100)
+		for j := i; j < i+100; j++ {
+			ops = append(ops, clientv3.OpPut(fmt.Sprintf("%s/data/limits/t%05d", p, j), strconv.Itoa(j)))
+		}
+		if _, err := cli.Txn(ctx).Then(ops...).Commit(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	file := writeFile(t, "tenants.yaml", "name: fleet\nlimits:\n  t00005: 55\n  fromfile: 1\n")
+	cfg, err := config.Load[Tenants](ctx, config.WithFile(file), config.WithEtcd(cli, p))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cfg.Close()
+	if got := cfg.Get(); len(got.Limits) != n+1 || got.Limits["t00005"] != 5 || got.Limits["fromfile"] != 1 {
+		t.Fatalf("loaded %d limits, t00005=%d", len(got.Limits), got.Limits["t00005"])
+	}
+	r := record(cfg)
+	lastChange := func() config.Change[Tenants] {
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		return r.changes[len(r.changes)-1]
+	}
+
+	// Transactions of three keys, applied whole.
+	for round := 1; round <= 20; round++ {
+		v := strconv.Itoa(100000 + round)
+		if _, err := cli.Txn(ctx).Then(
+			clientv3.OpPut(p+"/data/limits/t00001", v),
+			clientv3.OpPut(p+"/data/limits/t05000", v),
+			clientv3.OpPut(p+"/data/limits/t09999", v)).Commit(); err != nil {
+			t.Fatal(err)
+		}
+		r.wait(t, "round "+v, func(ch []config.Change[Tenants], _ []error) bool { return len(ch) == round })
+		c := lastChange()
+		l := c.New.Limits
+		if l["t00001"] != 100000+round || l["t05000"] != l["t00001"] || l["t09999"] != l["t00001"] {
+			t.Fatalf("round %d: half a transaction: %d %d %d", round, l["t00001"], l["t05000"], l["t09999"])
+		}
+		if len(c.Paths) != 3 || len(l) != n+1 {
+			t.Fatalf("round %d: paths %v, %d limits", round, c.Paths, len(l))
+		}
+		if c.Old.Limits["t00001"] == l["t00001"] {
+			t.Fatalf("round %d: the old value was changed in place", round)
+		}
+	}
+
+	// A deleted key falls back to the file.
+	del(t, cli, p, "limits/t00005")
+	r.wait(t, "the fallback", func(ch []config.Change[Tenants], _ []error) bool { return len(ch) == 21 })
+	if got := cfg.Get().Limits["t00005"]; got != 55 {
+		t.Fatalf("after the delete t00005 = %d, want 55 from the file", got)
+	}
+	if o := cfg.Snapshot().Origins["limits.t00005"]; o.Layer != config.LayerFile {
+		t.Fatalf("origin of limits.t00005 = %+v", o)
+	}
+
+	// An invalid value at one key is rejected; the last good snapshot stays.
+	good := cfg.Snapshot()
+	rev := put(t, cli, p, "limits/t04242", "-1")
+	r.wait(t, "the rejection", func(_ []config.Change[Tenants], errs []error) bool {
+		for _, err := range errs {
+			var ie *config.InvalidError
+			if errors.As(err, &ie) && ie.Revision == rev {
+				return true
+			}
+		}
+		return false
+	})
+	if cfg.Snapshot() != good || cfg.Get().Limits["t04242"] != 4242 {
+		t.Fatalf("the rejected value replaced the last good snapshot")
+	}
+	// The next valid change, elsewhere, applies over etcd's content: it
+	// must not carry the rejected value with it.
+	put(t, cli, p, "limits/t00007", "70")
+	r.wait(t, "a valid change after the rejection", func(_ []config.Change[Tenants], errs []error) bool {
+		return len(errs) > 1 || cfg.Get().Limits["t00007"] == 70
+	})
+	if cfg.Get().Limits["t00007"] == 70 {
+		t.Fatal("a change applied while etcd still holds the invalid t04242")
+	}
+	put(t, cli, p, "limits/t04242", "4243")
+	r.wait(t, "the fix", func(ch []config.Change[Tenants], _ []error) bool { return cfg.Get().Limits["t04242"] == 4243 })
+	if got := cfg.Get().Limits; got["t00007"] != 70 || len(got) != n+1 {
+		t.Fatalf("after the fix: t00007=%d, %d limits", got["t00007"], len(got))
+	}
+}
