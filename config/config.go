@@ -62,6 +62,13 @@ type Config[T any] struct {
 	loopGID   atomic.Int64   // the reload loop's goroutine id, set when it starts
 	loopDone  chan struct{}  // closed when the reload loop has returned
 	closeOnce sync.Once
+
+	// The status goroutine starts with Load when something needs it from
+	// the start (an instance record, a snapshot file, metrics), else with
+	// the first call of Health; statusMu orders that start with Close.
+	statusMu      sync.Mutex
+	statusStarted bool // under statusMu
+	closed        bool // under statusMu: Close was called
 }
 
 // Load reads every configured layer, merges them in order, binds the result
@@ -182,6 +189,9 @@ func (c *Config[T]) Snapshot() *Snapshot[T] { return c.snap.Load() }
 // subscriber runs after it.
 func (c *Config[T]) Close() error {
 	c.closeOnce.Do(func() {
+		c.statusMu.Lock()
+		c.closed = true
+		c.statusMu.Unlock()
 		c.cancel()
 		c.wg.Wait()
 		c.unregisterMetrics()

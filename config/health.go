@@ -58,7 +58,9 @@ type EtcdHealth struct {
 
 // Health returns the current state. It is safe from any goroutine.
 func (c *Config[T]) Health() Health {
-	c.healthUsed.Store(true) // from now on the status goroutine tracks the version
+	if !c.healthUsed.Swap(true) {
+		c.startStatus() // from now on the status goroutine tracks the version
+	}
 	snap := c.snap.Load()
 	h := Health{Status: "ok", Revision: snap.Revision, Version: c.version.Load(),
 		LastChange: snap.Time, Age: time.Since(snap.Time).Seconds()}

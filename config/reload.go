@@ -30,7 +30,9 @@ func (c *Config[T]) start() {
 	c.updates = make(chan update)
 	c.loopDone = make(chan struct{})
 	if c.etcdSrc != nil {
-		c.goroutine(func() { c.statusLoop(ctx) })
+		if c.opts.instance != nil || c.opts.snapshotFile != "" || c.opts.metrics != nil {
+			c.startStatus()
+		}
 		if c.opts.watchEtcd && !c.etcdSrc.fromSnapshot {
 			// Load has just read etcd: the watch counts as up from now
 			// on, not from when its goroutine gets to run.
@@ -56,6 +58,19 @@ func (c *Config[T]) start() {
 		c.loopGID.Store(goid())
 		c.loop(ctx)
 	}()
+}
+
+// startStatus starts the status goroutine once, unless Close was called.
+// Until it runs, the reload loop's statuses wait in statusCh (the newest
+// only).
+func (c *Config[T]) startStatus() {
+	c.statusMu.Lock()
+	defer c.statusMu.Unlock()
+	if c.statusStarted || c.closed || c.statusCh == nil {
+		return
+	}
+	c.statusStarted = true
+	c.goroutine(func() { c.statusLoop(c.ctx) })
 }
 
 // goid returns the id of the calling goroutine, from the first line of its
