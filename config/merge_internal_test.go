@@ -95,3 +95,40 @@ func TestBinderCanonicalMovesKeys(t *testing.T) {
 		t.Fatal("canonical modified its input")
 	}
 }
+
+func TestFlatValuesWith(t *testing.T) {
+	base := map[string]any{}
+	for i := range 100 {
+		base[string(rune('a'+i%26))+string(rune('a'+i/26))] = i
+	}
+	f := newFlatValues(base)
+	g := f.with(map[string]overValue{"aa": {v: "x"}, "new": {v: 1}, "ba": {removed: true}})
+	if v, ok := g.get("aa"); !ok || v != "x" {
+		t.Fatalf("aa = %v %v", v, ok)
+	}
+	if _, ok := g.get("ba"); ok {
+		t.Fatal("ba still there")
+	}
+	if g.len() != 100 || f.len() != 100 {
+		t.Fatalf("len %d, old %d", g.len(), f.len())
+	}
+	if v, _ := f.get("aa"); v != 0 {
+		t.Fatalf("the old view changed: aa = %v", v)
+	}
+	// Many changes rebase; the views stay what they were.
+	h := g
+	for i := range 40 {
+		h = h.with(map[string]overValue{"new": {v: i}})
+	}
+	if v, _ := h.get("new"); v != 39 || h.len() != 100 {
+		t.Fatalf("after 40 changes: new = %v, len %d", v, h.len())
+	}
+	if v, _ := g.get("new"); v != 1 {
+		t.Fatalf("an older view changed: new = %v", v)
+	}
+	n := 0
+	h.each(func(string, any) { n++ })
+	if n != 100 {
+		t.Fatalf("each saw %d paths", n)
+	}
+}

@@ -61,7 +61,7 @@ func (f *flatValues) with(changes map[string]overValue) *flatValues {
 			n++
 		}
 	}
-	if len(f.over)+len(changes) > len(f.base)/8+16 {
+	if len(f.over)+len(changes) > len(f.base)/8 {
 		m := make(map[string]any, n)
 		f.each(func(p string, v any) { m[p] = v })
 		for p, o := range changes {
