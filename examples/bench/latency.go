@@ -30,8 +30,9 @@ type latencySubject struct {
 type watcher struct {
 	name   string
 	prefix string
+	key    string // the key put in every round
 	sink   *sink
-	seq    int
+	seq    int // the last value put to key
 	lat    []time.Duration
 	errs   *atomic.Int64
 	close  func() error
@@ -59,7 +60,7 @@ func measureLatency(ctx context.Context, b *bench) (*latencyResult, error) {
 
 	// Raw clientv3: one watch of the prefix, decoding the event itself.
 	{
-		w := &watcher{name: latRaw, prefix: "/bench/latency/raw", sink: newSink(), errs: new(atomic.Int64)}
+		w := &watcher{name: latRaw, prefix: "/bench/latency/raw", key: "/bench/latency/raw/data/a", sink: newSink(), errs: new(atomic.Int64)}
 		if _, err := seed(ctx, b.cli, w.prefix, smallSeed); err != nil {
 			return nil, err
 		}
@@ -69,7 +70,7 @@ func measureLatency(ctx context.Context, b *bench) (*latencyResult, error) {
 		wg.Go(func() {
 			for resp := range wch {
 				for _, ev := range resp.Events {
-					if string(ev.Kv.Key) == w.prefix+"/data/a" {
+					if string(ev.Kv.Key) == w.key {
 						w.sink.see(atoi(ev.Kv.Value))
 					}
 				}
@@ -81,7 +82,7 @@ func measureLatency(ctx context.Context, b *bench) (*latencyResult, error) {
 
 	// Strata: Load with the etcd layer, one OnChange subscriber.
 	{
-		w := &watcher{name: latStrata, prefix: "/bench/latency/strata", sink: newSink(), errs: new(atomic.Int64)}
+		w := &watcher{name: latStrata, prefix: "/bench/latency/strata", key: "/bench/latency/strata/data/a", sink: newSink(), errs: new(atomic.Int64)}
 		if _, err := seed(ctx, b.cli, w.prefix, smallSeed); err != nil {
 			return nil, err
 		}
@@ -99,7 +100,7 @@ func measureLatency(ctx context.Context, b *bench) (*latencyResult, error) {
 	// config away and load a fresh koanf instance (as koanf's README does
 	// for its file provider), then unmarshal into the same struct.
 	{
-		w := &watcher{name: latKoanf, prefix: "/bench/latency/koanf", sink: newSink(), errs: new(atomic.Int64)}
+		w := &watcher{name: latKoanf, prefix: "/bench/latency/koanf", key: "/bench/latency/koanf/data/a", sink: newSink(), errs: new(atomic.Int64)}
 		if _, err := seed(ctx, b.cli, w.prefix, smallSeed); err != nil {
 			return nil, err
 		}
@@ -131,45 +132,8 @@ func measureLatency(ctx context.Context, b *bench) (*latencyResult, error) {
 		}
 	}
 
-	put := func(w *watcher) (time.Time, error) {
-		w.seq++
-		start := time.Now()
-		_, err := b.cli.Put(ctx, w.prefix+"/data/a", itoa(w.seq))
-		return start, err
-	}
-
-	// Sync: every watch is established (koanf's starts in a goroutine after
-	// Watch returns, so an early put can go unseen) once a put is seen.
-	for _, w := range ws {
-		synced := false
-		for range 50 {
-			if _, err := put(w); err != nil {
-				return nil, err
-			}
-			if _, ok := w.sink.wait(w.seq, 200*time.Millisecond); ok {
-				synced = true
-				break
-			}
-		}
-		if !synced {
-			return nil, fmt.Errorf("latency: %s saw none of 50 puts", w.name)
-		}
-	}
-
-	for r := range res.warmup + res.n {
-		for _, w := range rotate(ws, r) {
-			start, err := put(w)
-			if err != nil {
-				return nil, err
-			}
-			t, ok := w.sink.wait(w.seq, 10*time.Second)
-			if !ok {
-				return nil, fmt.Errorf("latency: %s did not see put %d within 10s", w.name, w.seq)
-			}
-			if r >= res.warmup {
-				w.lat = append(w.lat, t.Sub(start))
-			}
-		}
+	if err := interleave(ctx, b.cli, ws, res.warmup, res.n, 1, 200*time.Millisecond); err != nil {
+		return nil, fmt.Errorf("latency: %w", err)
 	}
 
 	var errs []error
@@ -189,4 +153,60 @@ func (r *latencyResult) subject(name string) latencySubject {
 		}
 	}
 	return latencySubject{name: name}
+}
+
+// interleave measures put-to-callback latencies for ws: it first puts to
+// each watcher's key until the watcher sees one (up to 50 puts, syncWait
+// apart: koanf's watch starts in a goroutine after Watch returns, so an
+// early put can go unseen), then runs warmup+n puts per watcher in turns of
+// block puts each, the first watcher of a turn rotating; each put waits (at
+// most 10 s) until its callback holds the value. The measured puts'
+// latencies (those after the first warmup) go to w.lat. With block 1 the
+// watchers alternate put by put; a larger block keeps the work a watcher
+// leaves behind (garbage, its loop finishing after the callback) in its own
+// turn, but for a turn's first put.
+func interleave(ctx context.Context, cli *clientv3.Client, ws []*watcher, warmup, n, block int, syncWait time.Duration) error {
+	put := func(w *watcher) (time.Time, error) {
+		w.seq++
+		start := time.Now()
+		_, err := cli.Put(ctx, w.key, itoa(w.seq))
+		return start, err
+	}
+
+	for _, w := range ws {
+		synced := false
+		for range 50 {
+			if _, err := put(w); err != nil {
+				return err
+			}
+			if _, ok := w.sink.wait(w.seq, syncWait); ok {
+				synced = true
+				break
+			}
+		}
+		if !synced {
+			return fmt.Errorf("%s saw none of 50 puts", w.name)
+		}
+	}
+
+	block = max(1, block)
+	total := warmup + n
+	for turn := 0; turn*block < total; turn++ {
+		for _, w := range rotate(ws, turn) {
+			for i := turn * block; i < min((turn+1)*block, total); i++ {
+				start, err := put(w)
+				if err != nil {
+					return err
+				}
+				t, ok := w.sink.wait(w.seq, 10*time.Second)
+				if !ok {
+					return fmt.Errorf("%s did not see put %d within 10s", w.name, w.seq)
+				}
+				if i >= warmup {
+					w.lat = append(w.lat, t.Sub(start))
+				}
+			}
+		}
+	}
+	return nil
 }

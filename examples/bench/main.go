@@ -9,22 +9,25 @@
 //  5. fan-out: many Config instances on one client watching one prefix;
 //  6. a fleet: many clients (one per simulated instance, one Config each)
 //     on a real etcd server process, directly and through a real
-//     `etcd grpc-proxy` process (-etcd names the binary; see fleet.go).
+//     `etcd grpc-proxy` process (-etcd names the binary; see fleet.go);
+//  7. a one-key change on a 10,000-key configuration, put to callback (raw
+//     watch, Strata OnChange, koanf Watch + reload; see change.go).
 //
 // -sections picks sections by name (latency, load, read, cas, fanout,
-// fleet); all run by default. It prints a markdown table and writes it to
-// <out>/bench.md, with a CDF chart of (1) in <out>/bench-latency.png. A run
-// of some sections only writes nothing unless -out is given, so that it
-// never replaces the full report in docs/ with a partial one. It is a
-// module of its own, so that its dependencies (gonum/plot, koanf) stay out
-// of the library's go.mod; run it from its directory:
+// fleet, change); all run by default. It prints a markdown table and
+// writes it to <out>/bench.md, with a CDF chart of (1) in
+// <out>/bench-latency.png. A run of some sections only writes nothing
+// unless -out is given, so that it never replaces the full report in docs/
+// with a partial one. It is a module of its own, so that its dependencies
+// (gonum/plot, koanf) stay out of the library's go.mod; run it from its
+// directory:
 //
 //	cd examples/bench
 //	go run .                     # full run, a few minutes; writes ../../docs
 //	go run . -quick              # small counts, well under a minute
 //	go run . -n 5000 -out /tmp/bench
 //	go run . -sections fleet     # the fleet section only (report on stdout)
-//	go run . -sections latency,load,read,cas,fanout   # all but the fleet
+//	go run . -sections latency,load,read,cas,fanout,change   # all but the fleet
 package main
 
 import (
@@ -105,6 +108,11 @@ type options struct {
 	fleet        int // section 6: instances, each with its own client
 	fleetPuts    int
 	etcdBin      string          // section 6: the etcd server binary
+	changeKeys   int             // section 7: leaf keys per prefix
+	changePuts   int             // section 7: measured puts per subscriber
+	changeWarmup int             // section 7: warm-up puts
+	changeBlock  int             // section 7: puts per subscriber per turn
+	changeKoanf  int             // section 7: measured puts of koanf (it reloads the whole prefix)
 	sections     map[string]bool // the sections to run
 	benchTime    time.Duration   // section 3's -test.benchtime; 0 keeps testing's 1s
 	out, command string
@@ -116,10 +124,12 @@ func defaultOptions(quick bool) options {
 	if quick {
 		return options{puts: 100, warmup: 20, loadSizes: []int{1000}, runsSmall: 5, runsLarge: 3,
 			casCommits: 200, casWriters: []int{1, 4}, fanout: 100, fanoutPuts: 10, fleet: 20, fleetPuts: 10,
+			changeKeys: 1000, changePuts: 30, changeWarmup: 5, changeBlock: 10, changeKoanf: 10,
 			benchTime: 200 * time.Millisecond, sections: sectionSet(allSections...), out: "../../docs", command: "cd examples/bench && go run . -quick", quick: true}
 	}
 	return options{puts: 2000, warmup: 100, loadSizes: []int{1000, 10000}, runsSmall: 10, runsLarge: 5,
 		casCommits: 1000, casWriters: []int{1, 4}, fanout: 1000, fanoutPuts: 50, fleet: 1000, fleetPuts: 100,
+		changeKeys: 10000, changePuts: 500, changeWarmup: 20, changeBlock: 50, changeKoanf: 50,
 		sections: sectionSet(allSections...), out: "../../docs", command: "cd examples/bench && go run ."}
 }
 
@@ -131,7 +141,7 @@ func (o options) loadRuns(n int) int {
 }
 
 // allSections names the sections in the order they run.
-var allSections = []string{"latency", "load", "read", "cas", "fanout", "fleet"}
+var allSections = []string{"latency", "load", "read", "cas", "fanout", "fleet", "change"}
 
 func sectionSet(names ...string) map[string]bool {
 	m := make(map[string]bool, len(names))

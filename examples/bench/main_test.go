@@ -22,7 +22,7 @@ func TestQuickRun(t *testing.T) {
 	defer cancel()
 	o := defaultOptions(true)
 	o.out = t.TempDir()
-	o.sections = sectionSet("latency", "load", "read", "cas", "fanout") // the fleet: TestFleet
+	o.sections = sectionSet("latency", "load", "read", "cas", "fanout", "change") // the fleet: TestFleet
 	var stdout, progress bytes.Buffer
 	if err := run(ctx, o, &stdout, &progress); err != nil {
 		t.Fatalf("run: %v\nprogress:\n%s", err, progress.String())
@@ -57,6 +57,7 @@ func TestQuickRun(t *testing.T) {
 			{ratioStrataKoanf + ": " + readStrataParallel + " vs " + readKoanfParallel, 1}},
 		"## 4.": {{casRaw, 5}, {casStrata, 5}, {ratioStrataRaw, 2}},
 		"## 5.": {{fanRaw, 8}, {fanStrata, 8}, {ratioStrataRaw, 8}},
+		"## 7.": {{latRaw, 6}, {latStrata, 6}, {latKoanf, 6}, {ratioStrataRaw, 4}, {ratioStrataKoanf, 4}},
 	}
 	for section, rows := range want {
 		table := tableOf(t, md, section)

@@ -81,6 +81,9 @@ func run(ctx context.Context, o options, stdout, progress io.Writer) (err error)
 			func() (err error) { r.fan, err = measureFanout(ctx, b); return err }},
 		{"fleet", fmt.Sprintf("fleet: %d clients × (direct, grpc-proxy), %d puts; etcd processes from %s", o.fleet, o.fleetPuts, o.etcdBin),
 			func() (err error) { r.fleet, err = measureFleet(ctx, o, logf); return err }},
+		{"change", fmt.Sprintf("one-key change on %d keys: %d puts (+%d warm-up) × raw and Strata in turns of %d, then koanf × %d",
+			o.changeKeys, o.changePuts, o.changeWarmup, o.changeBlock, min(o.changeKoanf, o.changePuts)),
+			func() (err error) { r.change, err = measureChange(ctx, b); return err }},
 	}
 	for i, s := range steps {
 		if !o.sections[s.name] {
