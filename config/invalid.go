@@ -92,7 +92,7 @@ func invalidError(err error, origins map[string]Origin, rev int64, secrets []str
 				fe = &codec.FieldError{Path: fe.Path, Err: errors.New(reason)}
 			}
 			shown.Fields[i] = fe
-			o, _ := originOf(origins, fe.Path)
+			o, _ := originOf(origins, dotted(fe.Path))
 			ie.Problems = append(ie.Problems, Problem{Path: fe.Path, Origin: o, Reason: reason})
 		}
 		ie.err = shown
@@ -107,7 +107,7 @@ func invalidError(err error, origins map[string]Origin, rev int64, secrets []str
 			if fe.Param != "" {
 				reason += "=" + fe.Param
 			}
-			o, found := originOf(origins, fe.Path)
+			o, found := originOf(origins, dotted(fe.Path))
 			if found && fe.Rule != "required" {
 				value := fe.Value
 				if fe.Secret {
@@ -123,4 +123,14 @@ func invalidError(err error, origins map[string]Origin, rev int64, secrets []str
 	}
 	sort.SliceStable(ie.Problems, func(i, j int) bool { return ie.Problems[i].Path < ie.Problems[j].Path })
 	return ie
+}
+
+// dotted turns a validation path ("limits[acme].rate", "servers[0]") into
+// the config path its origin is kept under ("limits.acme.rate",
+// "servers.0").
+func dotted(path string) string {
+	if !strings.Contains(path, "[") {
+		return path
+	}
+	return strings.NewReplacer("[", ".", "]", "").Replace(path)
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"testing"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -93,6 +94,9 @@ func TestCorrectAtTenThousandKeys(t *testing.T) {
 		for _, err := range errs {
 			var ie *config.InvalidError
 			if errors.As(err, &ie) && ie.Revision == rev {
+				if len(ie.Problems) != 1 || ie.Problems[0].Origin.Key != p+"/data/limits/t04242" || !strings.Contains(ie.Problems[0].Reason, "-1") {
+					t.Errorf("the rejection does not name the key and value: %v", err)
+				}
 				return true
 			}
 		}
