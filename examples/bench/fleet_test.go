@@ -69,8 +69,10 @@ func TestFleet(t *testing.T) {
 		if len(x.lat) != puts || x.lat.q(.5) <= 0 {
 			t.Errorf("%s: %d latencies (p50 %v), want %d positive", x.name, len(x.lat), x.lat.q(.5), puts)
 		}
-		if x.heapInusePerInst <= 0 || x.goroutinesPer < 1 {
-			t.Errorf("%s: heap in use %v B and %v goroutines per instance, want positive and at least 1", x.name, x.heapInusePerInst, x.goroutinesPer)
+		// HeapInuse moves by whole spans: with a handful of clients it can
+		// even fall. HeapAlloc counts the instances' live objects.
+		if x.heapAllocPerInst <= 0 || x.goroutinesPer < 1 {
+			t.Errorf("%s: heap allocated %v B and %v goroutines per instance, want positive and at least 1", x.name, x.heapAllocPerInst, x.goroutinesPer)
 		}
 		if x.afterWatchers > x.baseWatchers {
 			t.Errorf("%s: %v server watchers after closing, want the baseline %v", x.name, x.afterWatchers, x.baseWatchers)
