@@ -339,7 +339,7 @@ func (w *Writer[T]) check(tree map[string]any, origins map[string]Origin) error 
 // validation path ("servers[0].host", "labels[env]"): the path itself, a
 // path beneath it, or a leaf above it that holds it whole (JSON text).
 func etcdSets(origins map[string]Origin, vpath string) bool {
-	p := strings.ToLower(strings.NewReplacer("[", ".", "]", "").Replace(vpath))
+	p := strings.ToLower(dotted(vpath))
 	for o := range origins {
 		o = strings.ToLower(o)
 		if o == p || strings.HasPrefix(o, p+".") || strings.HasPrefix(p, o+".") {
