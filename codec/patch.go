@@ -5,6 +5,7 @@ import (
 	"reflect"
 	"strings"
 	"time"
+	"unsafe"
 )
 
 // Patched returns a copy of *v in which the leaf at a dotted config path
@@ -12,26 +13,140 @@ import (
 // decodes it, or, with remove, is gone: a field reset to its zero value, a
 // map entry deleted. The copy shares everything with *v but the containers
 // on the way to the leaf, which are copied (a map of n entries costs a copy
-// of n entries); *v is not modified.
+// of n entries); *v is not modified. With a Patcher, containers copied
+// earlier in its batch are modified in place instead, and a map copied
+// ahead by its Commit is taken instead of being copied now.
 //
 // ok is false when the leaf cannot be patched alone, and the whole tree must
 // be bound instead: the path goes through a slice, an array, an interface,
 // a map with keys that are not strings, a field promoted through an
 // embedded pointer, or a nil pointer on the way to a removed leaf; a key
 // names no field; the leaf is not a scalar (a struct, map or list given as
-// one value); or value does not decode.
-func Patched[T any](v *T, path string, value any, remove bool) (out *T, ok bool) {
-	out = new(T)
-	*out = *v
-	if !patch(reflect.ValueOf(out).Elem(), strings.Split(path, "."), value, remove) {
+// one value); or value does not decode. A Patcher must then be Reset.
+func Patched[T any](v *T, path string, value any, remove bool, p *Patcher) (out *T, ok bool) {
+	out = v
+	if !p.owns(unsafe.Pointer(v)) {
+		out = new(T)
+		*out = *v
+		p.own(reflect.ValueOf(out))
+	}
+	if !patch(reflect.ValueOf(out).Elem(), strings.Split(path, "."), value, remove, p) {
 		return nil, false
 	}
 	return out, true
 }
 
+// A Patcher lets Patched apply the leaves of one change (a batch) at the
+// cost of the change: a container is copied once per batch, not once per
+// leaf, and a large map that the last batch copied is copied again ahead of
+// the next batch (Commit), on another goroutine, so that the next change to
+// it finds its copy made. A nil *Patcher copies every container on every
+// call. A Patcher is not safe for concurrent use; Reset waits for the
+// copies it started.
+type Patcher struct {
+	owned  map[unsafe.Pointer]bool   // containers copied in this batch
+	made   []reflect.Value           // large maps copied in this batch
+	spares map[unsafe.Pointer]*spare // copies of the last batch's large maps
+}
+
+// spare is a copy of map src, made on another goroutine: dst is set once
+// done is closed.
+type spare struct {
+	src, dst reflect.Value
+	done     chan struct{}
+}
+
+// SpareLen is the length from which Commit copies a map ahead. Below it a
+// copy costs less than keeping one.
+const SpareLen = 256
+
+// Commit ends a batch whose value is now in use and will not be modified
+// again: it starts copying the large maps the batch copied, ready for the
+// next batch. Spares of maps the batch did not touch are kept: the value
+// still holds those maps.
+func (p *Patcher) Commit() {
+	if p == nil {
+		return
+	}
+	clear(p.owned)
+	for _, m := range p.made {
+		if p.spares == nil {
+			p.spares = make(map[unsafe.Pointer]*spare, len(p.made))
+		}
+		s := &spare{src: m, done: make(chan struct{})}
+		go func() {
+			defer close(s.done)
+			s.dst = cloneMap(s.src)
+		}()
+		p.spares[m.UnsafePointer()] = s
+	}
+	p.made = p.made[:0]
+}
+
+// Reset drops the batch and the spares, once the copies under way are
+// done: the batch's value is not used, or the next batch does not start
+// from it.
+func (p *Patcher) Reset() {
+	if p == nil {
+		return
+	}
+	p.wait()
+	clear(p.owned)
+	p.made = p.made[:0]
+}
+
+// wait drops the spares once their copies are done.
+func (p *Patcher) wait() {
+	for _, s := range p.spares {
+		<-s.done
+	}
+	p.spares = nil
+}
+
+func (p *Patcher) owns(ptr unsafe.Pointer) bool { return p != nil && p.owned[ptr] }
+
+// own records a container copied in this batch.
+func (p *Patcher) own(c reflect.Value) {
+	if p == nil {
+		return
+	}
+	if p.owned == nil {
+		p.owned = make(map[unsafe.Pointer]bool)
+	}
+	p.owned[c.UnsafePointer()] = true
+}
+
+// mapToModify returns m itself when the batch copied it, else a copy of m:
+// the spare made ahead for it, or a new one.
+func (p *Patcher) mapToModify(m reflect.Value) reflect.Value {
+	if p.owns(m.UnsafePointer()) {
+		return m
+	}
+	var nm reflect.Value
+	if p != nil && !m.IsNil() {
+		if s, ok := p.spares[m.UnsafePointer()]; ok && s.src.Type() == m.Type() {
+			<-s.done
+			nm = s.dst
+			delete(p.spares, m.UnsafePointer())
+		}
+	}
+	switch {
+	case nm.IsValid():
+	case m.IsNil():
+		nm = reflect.MakeMap(m.Type())
+	default:
+		nm = cloneMap(m)
+	}
+	p.own(nm)
+	if p != nil && nm.Len() >= SpareLen {
+		p.made = append(p.made, nm)
+	}
+	return nm
+}
+
 // patch sets the leaf at segs under sv, an addressable struct, copying the
 // containers on the way.
-func patch(sv reflect.Value, segs []string, value any, remove bool) bool {
+func patch(sv reflect.Value, segs []string, value any, remove bool, p *Patcher) bool {
 	if sv.Kind() != reflect.Struct {
 		return false
 	}
@@ -54,17 +169,21 @@ func patch(sv reflect.Value, segs []string, value any, remove bool) bool {
 		if reflect.PointerTo(fv.Type()).Implements(textUnmarshalerType) {
 			return false
 		}
-		return patch(fv, segs[1:], value, remove)
+		return patch(fv, segs[1:], value, remove, p)
 	case reflect.Pointer:
 		et := fv.Type().Elem()
 		if et.Kind() != reflect.Struct || (fv.IsNil() && remove) {
 			return false
 		}
-		np := reflect.New(et)
-		if !fv.IsNil() {
-			np.Elem().Set(fv.Elem())
+		np := fv
+		if fv.IsNil() || !p.owns(fv.UnsafePointer()) {
+			np = reflect.New(et)
+			if !fv.IsNil() {
+				np.Elem().Set(fv.Elem())
+			}
+			p.own(np)
 		}
-		if !patch(np.Elem(), segs[1:], value, remove) {
+		if !patch(np.Elem(), segs[1:], value, remove, p) {
 			return false
 		}
 		fv.Set(np)
@@ -73,7 +192,7 @@ func patch(sv reflect.Value, segs []string, value any, remove bool) bool {
 		if fv.Type().Key().Kind() != reflect.String {
 			return false
 		}
-		nm := cloneMap(fv)
+		nm := p.mapToModify(fv)
 		key := reflect.ValueOf(segs[1]).Convert(fv.Type().Key())
 		et := fv.Type().Elem()
 		if len(segs) == 2 {
@@ -97,15 +216,19 @@ func patch(sv reflect.Value, segs []string, value any, remove bool) bool {
 		}
 		switch {
 		case et.Kind() == reflect.Struct:
-			if !patch(ne, segs[2:], value, remove) {
+			if !patch(ne, segs[2:], value, remove, p) {
 				return false
 			}
 		case et.Kind() == reflect.Pointer && et.Elem().Kind() == reflect.Struct:
-			np := reflect.New(et.Elem())
-			if !ne.IsNil() {
-				np.Elem().Set(ne.Elem())
+			np := ne
+			if ne.IsNil() || !p.owns(ne.UnsafePointer()) {
+				np = reflect.New(et.Elem())
+				if !ne.IsNil() {
+					np.Elem().Set(ne.Elem())
+				}
+				p.own(np)
 			}
-			if !patch(np.Elem(), segs[2:], value, remove) {
+			if !patch(np.Elem(), segs[2:], value, remove, p) {
 				return false
 			}
 			ne = np

@@ -1,6 +1,7 @@
 package codec
 
 import (
+	"fmt"
 	"reflect"
 	"testing"
 	"time"
@@ -64,7 +65,7 @@ func TestPatchedMatchesBind(t *testing.T) {
 				t.Fatal(err)
 			}
 			snapshot := deepCopyApp(old)
-			got, ok := Patched(&old, tc.path, tc.value, tc.remove)
+			got, ok := Patched(&old, tc.path, tc.value, tc.remove, nil)
 			if !ok {
 				t.Fatal("not patched")
 			}
@@ -98,11 +99,11 @@ func TestPatchedRefuses(t *testing.T) {
 		{"db.port", "not a number"},
 		{"replica", "x"},
 	} {
-		if _, ok := Patched(&v, tc.path, tc.value, false); ok {
+		if _, ok := Patched(&v, tc.path, tc.value, false, nil); ok {
 			t.Errorf("Patched(%q) = ok, want refused", tc.path)
 		}
 	}
-	if _, ok := Patched(&v, "replica.port", nil, true); ok {
+	if _, ok := Patched(&v, "replica.port", nil, true, nil); ok {
 		t.Error("removing beneath a nil pointer was patched")
 	}
 }
@@ -146,4 +147,89 @@ func splitPath(p string) []string {
 		}
 	}
 	return append(out, p[start:])
+}
+
+// TestPatcherBatches applies batches of several leaves with one Patcher:
+// each batch gives what Bind gives, copies a container once, and never
+// modifies the value of an earlier batch, spares or not.
+func TestPatcherBatches(t *testing.T) {
+	base := map[string]any{
+		"db":      map[string]any{"host": "h"},
+		"replica": map[string]any{"host": "r"},
+		"tenants": map[string]any{"acme": map[string]any{"port": "5"}},
+		"ptrs":    map[string]any{"p": map[string]any{"port": "6"}},
+	}
+	limits := map[string]any{}
+	for i := range SpareLen + 10 {
+		limits[fmt.Sprintf("k%d", i)] = fmt.Sprint(i)
+	}
+	base["limits"] = limits
+	type leaf struct {
+		path   string
+		value  any
+		remove bool
+	}
+	batches := [][]leaf{
+		{{"limits.k1", "100", false}, {"limits.k2", nil, true}, {"limits.new", "7", false}, {"db.port", "9", false},
+			{"replica.port", "1", false}, {"replica.host", "r2", false}, {"ptrs.p.host", "q", false}, {"ptrs.p.port", "60", false},
+			{"flags.on", "true", false}, {"flags.off", "false", false}},
+		{{"limits.k1", "101", false}, {"limits.k3", nil, true}, {"tenants.acme.host", "t", false}, {"flags.on", nil, true}},
+		{{"limits.k4", "104", false}},
+	}
+	var v patchApp
+	if _, err := Bind(base, &v); err != nil {
+		t.Fatal(err)
+	}
+	tree := DeepCopy(base).(map[string]any)
+	var p Patcher
+	var published []patchApp // each batch's value, as it was when published
+	var values []*patchApp
+	cur := &v
+	for bi, batch := range batches {
+		for li, l := range batch {
+			next, ok := Patched(cur, l.path, l.value, l.remove, &p)
+			if !ok {
+				t.Fatalf("batch %d: %s not patched", bi, l.path)
+			}
+			if li > 0 && next != cur {
+				t.Fatalf("batch %d: %s copied the value again within its batch", bi, l.path)
+			}
+			if li == 0 && next == cur {
+				t.Fatalf("batch %d: %s modified the published value", bi, l.path)
+			}
+			cur = next
+			setPath(tree, l.path, l.value, l.remove)
+		}
+		var want patchApp
+		if _, err := Bind(tree, &want); err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(*cur, want) {
+			t.Fatalf("batch %d: patched %+v\nbound   %+v", bi, *cur, want)
+		}
+		p.Commit()
+		if _, ok := p.spares[reflect.ValueOf(cur.Limits).UnsafePointer()]; !ok {
+			t.Fatalf("batch %d: no spare made for a map of %d entries", bi, len(cur.Limits))
+		}
+		published = append(published, deepCopyApp(*cur))
+		values = append(values, cur)
+		for i := range values {
+			if !reflect.DeepEqual(*values[i], published[i]) {
+				t.Fatalf("batch %d modified the value of batch %d", bi, i)
+			}
+		}
+	}
+	// A batch that is not used: Reset, and the next starts from the last
+	// published value with nothing of the dropped batch in it.
+	if _, ok := Patched(cur, "limits.k5", "5000", false, &p); !ok {
+		t.Fatal("not patched")
+	}
+	p.Reset()
+	if cur.Limits["k5"] != 5 || len(p.spares) != 0 {
+		t.Fatalf("Reset: published value changed (%d) or spares kept (%d)", cur.Limits["k5"], len(p.spares))
+	}
+	next, ok := Patched(cur, "limits.k6", "6000", false, &p)
+	if !ok || next == cur || next.Limits["k5"] != 5 || next.Limits["k6"] != 6000 || cur.Limits["k6"] != 6 {
+		t.Fatalf("after Reset: %v %v", next.Limits["k5"], next.Limits["k6"])
+	}
 }

@@ -107,7 +107,7 @@ func (c *Config[T]) patched(li int, ct *providers.Content, old *Snapshot[T]) (*S
 				origin = Origin{Layer: c.layers[i].kind, Key: c.layers[i].content.Keys[ch.Path]}
 			}
 		}
-		nv, ok := codec.Patched(v, ch.Path, value, !present)
+		nv, ok := codec.Patched(v, ch.Path, value, !present, &c.patcher)
 		if !ok {
 			return nil, nil, false
 		}
@@ -137,6 +137,7 @@ func (c *Config[T]) patched(li int, ct *providers.Content, old *Snapshot[T]) (*S
 		}
 	}
 	sort.Strings(paths)
+	c.patchV = v
 	return &Snapshot[T]{Value: v, Revision: ct.Revision, Origins: origins, Unknown: old.Unknown, Time: time.Now(),
 		values: old.values.with(changed), secrets: c.b.secrets}, paths, true
 }

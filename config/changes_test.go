@@ -25,7 +25,7 @@ type Fleet struct {
 	DB      FleetDB           `koanf:"db"`
 	Replica *FleetDB          `koanf:"replica"`
 	Flags   map[string]bool   `koanf:"flags"`
-	Limits  map[string]int    `koanf:"limits" validate:"max=40,dive,min=0"`
+	Limits  map[string]int    `koanf:"limits" validate:"max=400,dive,min=0"`
 	Tenants map[string]Tenant `koanf:"tenants" validate:"dive"`
 }
 
@@ -59,7 +59,9 @@ func changesMatchAFreshLoad(t *testing.T, seed uint64) {
 	opts := func() []config.Option {
 		return []config.Option{config.WithDefaults(defs), config.WithFile(file), config.WithEtcd(cli, p)}
 	}
-	for i := range 20 {
+	// More limits than codec.SpareLen: changes to them take the copies made
+	// ahead (codec.Patcher).
+	for i := range 300 {
 		put(t, cli, p, fmt.Sprintf("limits/k%02d", i), fmt.Sprint(i))
 	}
 	put(t, cli, p, "tenants/acme/rate", "3")

@@ -17,6 +17,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/strataconf/strata/codec"
 	"github.com/strataconf/strata/providers"
 	"github.com/strataconf/strata/providers/env"
 	etcdprov "github.com/strataconf/strata/providers/etcd"
@@ -40,6 +41,8 @@ type Config[T any] struct {
 	etcdIdx int                // index of the etcd layer in layers; -1 without
 	etcdRaw map[string][]byte  // the etcd layer's keys and values; owned by the reload loop
 	inSync  bool               // the snapshot is built from what the layers hold; owned by the reload loop
+	patcher codec.Patcher      // copies of the snapshot's large maps for the next change; owned by the reload loop
+	patchV  *T                 // the value the last change patched, until the loop settles patcher
 
 	onChange subscribers[func(Change[T])]
 	onError  subscribers[func(error)]

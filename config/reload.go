@@ -108,6 +108,7 @@ func (c *Config[T]) send(ctx context.Context, u update) {
 // loop is the one goroutine that owns c.srcs and c.cur after Load: it
 // applies updates one at a time, publishes snapshots and runs subscribers.
 func (c *Config[T]) loop(ctx context.Context) {
+	defer c.patcher.Reset() // waits for the copies it started
 	for {
 		select {
 		case <-ctx.Done():
@@ -117,8 +118,22 @@ func (c *Config[T]) loop(ctx context.Context) {
 				return // Close won the race with u
 			}
 			c.apply(u)
+			c.settlePatcher()
 		}
 	}
+}
+
+// settlePatcher ends the patcher's batch once an update is applied: when
+// the snapshot now in force is the value the update patched, the maps it
+// copied are copied again for the next change, now that nothing waits;
+// else the batch is dropped.
+func (c *Config[T]) settlePatcher() {
+	if c.patchV != nil && c.snap.Load().Value == c.patchV {
+		c.patcher.Commit()
+	} else {
+		c.patcher.Reset()
+	}
+	c.patchV = nil
 }
 
 // apply rebuilds the configuration with u's new content. A candidate that

@@ -27,6 +27,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"unicode/utf8"
 
 	"github.com/go-playground/validator/v10"
 
@@ -91,13 +92,22 @@ type FieldError struct {
 
 // String returns e.g. "db.port: failed max=65535 (value 70000)". The value
 // is quoted when it is empty or holds spaces, quotes, ';' or unprintable
-// characters, so the text stays on one line and unambiguous.
+// characters, so the text stays on one line and unambiguous; a value longer
+// than MaxShown bytes (a map of 10,000 entries that fails max=40) is cut
+// there and says how long it was.
 func (e FieldError) String() string {
 	rule := e.Rule
 	if e.Param != "" {
 		rule += "=" + e.Param
 	}
 	value := e.Value
+	if len(value) > MaxShown && !e.Secret {
+		cut := MaxShown
+		for cut > 0 && !utf8.RuneStart(value[cut]) {
+			cut--
+		}
+		return fmt.Sprintf("%s: failed %s (value %s... %d bytes in all)", e.Path, rule, strconv.Quote(value[:cut]), len(value))
+	}
 	if e.Secret {
 		value = Masked
 	} else if needsQuote(value) {
@@ -105,6 +115,9 @@ func (e FieldError) String() string {
 	}
 	return fmt.Sprintf("%s: failed %s (value %s)", e.Path, rule, value)
 }
+
+// MaxShown is the length from which FieldError.String cuts a value.
+const MaxShown = 200
 
 func needsQuote(s string) bool {
 	if s == "" {

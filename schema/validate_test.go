@@ -2,6 +2,7 @@ package schema
 
 import (
 	"errors"
+	"fmt"
 	"reflect"
 	"slices"
 	"strings"
@@ -267,5 +268,25 @@ func TestIsSecret(t *testing.T) {
 		if got := IsSecret(paths, tt.path); got != tt.want {
 			t.Errorf("IsSecret(%q) = %v, want %v", tt.path, got, tt.want)
 		}
+	}
+}
+
+// TestLongValuesAreCut: a rule failing on a large map names the path and
+// the rule, and shows the start of the value, not all of it.
+func TestLongValuesAreCut(t *testing.T) {
+	type wide struct {
+		Limits map[string]int `koanf:"limits" validate:"max=3"`
+	}
+	v := wide{Limits: map[string]int{}}
+	for i := range 10000 {
+		v.Limits[fmt.Sprintf("tenant-%05d", i)] = i
+	}
+	err := Validate(&v)
+	if err == nil {
+		t.Fatal("no error")
+	}
+	msg := err.Error()
+	if len(msg) > 2*MaxShown || !strings.Contains(msg, "limits: failed max=3 (value \"map[") || !strings.Contains(msg, "bytes in all)") {
+		t.Fatalf("error of %d bytes: %.400s", len(msg), msg)
 	}
 }
