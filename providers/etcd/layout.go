@@ -22,6 +22,8 @@ import (
 //	P/meta/writes/<id>     lease-bound marker of one committed write (exactly-once commits)
 //	P/meta/schema          the JSON Schema of the bound type
 //	P/meta/instances/<id>  lease-bound records of running instances
+//	P/meta/rollout         the rollout of the prefix, running or ended
+//	P/meta/election/rollout/<lease>  candidates of the rollout controller election
 type Layout struct {
 	prefix string // without trailing slash
 }
@@ -75,6 +77,13 @@ func (l Layout) Schema() string { return l.prefix + "/meta/schema" }
 
 // Instances returns the prefix of instance records, ending in a slash.
 func (l Layout) Instances() string { return l.prefix + "/meta/instances/" }
+
+// Rollout returns the key of the rollout record.
+func (l Layout) Rollout() string { return l.prefix + "/meta/rollout" }
+
+// RolloutElection returns the prefix of the rollout controllers' election
+// (concurrency.NewElection), ending in a slash.
+func (l Layout) RolloutElection() string { return l.prefix + "/meta/election/rollout/" }
 
 // LeafKey returns the data key that holds the leaf at a dotted config path.
 // It does not check the path; see LeafRel.
