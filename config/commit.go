@@ -156,6 +156,10 @@ func (w *RawWriter) attempt(ctx context.Context, next func(*state) (Content, err
 	if pending.set && st.versionRev != pending.versionRev {
 		pending.settled = true
 	}
+	rolloutOp, err := rolloutGate(st, wo)
+	if err != nil {
+		return nil, err
+	}
 	if wo.expectSet && st.version != wo.expect {
 		return nil, &ConflictError{Expected: wo.expect, Current: st.version}
 	}
@@ -191,7 +195,7 @@ func (w *RawWriter) attempt(ctx context.Context, next func(*state) (Content, err
 	if wo.dryRun {
 		return rel, nil
 	}
-	if len(changes) == 0 && !newSchema {
+	if len(changes) == 0 && !newSchema && rolloutOp == nil {
 		return &Release{Version: st.version, Revision: st.revision, Hash: rel.Hash}, nil
 	}
 
@@ -236,6 +240,9 @@ func (w *RawWriter) attempt(ctx context.Context, next func(*state) (Content, err
 	} else if w.extraOps != nil {
 		ops = append(ops, w.extraOps(st)...)
 	}
+	if rolloutOp != nil {
+		ops = append(ops, rolloutOp(w.layout, rel))
+	}
 	var late []clientv3.Op // a checkpoint too large to join the commit
 	if checkpoint {
 		cp, err := w.checkpointOps(rel.Version, c)
@@ -253,6 +260,7 @@ func (w *RawWriter) attempt(ctx context.Context, next func(*state) (Content, err
 		clientv3.Compare(clientv3.ModRevision(w.layout.Data()), "<", since+1).WithPrefix(),
 		clientv3.Compare(clientv3.CreateRevision(recKey), "=", 0),
 		clientv3.Compare(clientv3.CreateRevision(marker), "=", 0),
+		clientv3.Compare(clientv3.ModRevision(w.layout.Rollout()), "=", st.rolloutRev),
 	}
 
 	tctx, cancel := context.WithTimeout(ctx, w.opts.timeout)

@@ -36,6 +36,9 @@ var (
 	ErrUnknownOutcome = errors.New("outcome of the commit is unknown")
 	// ErrPanic is wrapped by the error reported when a subscriber panics.
 	ErrPanic = errors.New("subscriber panicked")
+	// ErrRolloutActive marks a write refused because a rollout holds the
+	// prefix (see RolloutActiveError).
+	ErrRolloutActive = errors.New("a rollout is in progress")
 )
 
 // ConflictError is a write that lost a race or expected another version.
@@ -59,3 +62,19 @@ func (e *ConflictError) Error() string {
 
 // Is reports whether target is ErrConflict.
 func (e *ConflictError) Is(target error) bool { return target == ErrConflict }
+
+// RolloutActiveError is the error of a write refused while a rollout runs
+// or is paused on the prefix: promote or abort it first, or write with
+// Force, which aborts it in the same transaction.
+type RolloutActiveError struct {
+	ID    string // the rollout's id
+	State string // running or paused
+}
+
+// Error names the rollout.
+func (e *RolloutActiveError) Error() string {
+	return fmt.Sprintf("%v: rollout %s is %s on this prefix; promote or abort it first (strata rollout promote|abort), or force the write, which aborts it", ErrRolloutActive, e.ID, e.State)
+}
+
+// Is reports whether target is ErrRolloutActive.
+func (e *RolloutActiveError) Is(target error) bool { return target == ErrRolloutActive }

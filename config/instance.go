@@ -30,10 +30,25 @@ type Instance struct {
 	AppliedVersion  int64 `json:"applied_version"`
 	// RejectedRevision and RejectedError describe the last candidate
 	// that was rejected, if any (the error masks secret values).
-	RejectedRevision int64     `json:"rejected_revision,omitempty"`
-	RejectedError    string    `json:"rejected_error,omitempty"`
-	Updated          time.Time `json:"updated"`
+	RejectedRevision int64  `json:"rejected_revision,omitempty"`
+	RejectedError    string `json:"rejected_error,omitempty"`
+	// Rollout and RolloutStep name the rollout this instance is a canary
+	// of and its step (an index into the rollout's steps); Candidate says
+	// whether the rollout's candidate is "applied" or was "rejected"
+	// (CandidateError says why, secret values masked). All are empty for
+	// an instance that is not a canary.
+	Rollout        string    `json:"rollout,omitempty"`
+	RolloutStep    int       `json:"rollout_step,omitempty"`
+	Candidate      string    `json:"candidate,omitempty"`
+	CandidateError string    `json:"candidate_error,omitempty"`
+	Updated        time.Time `json:"updated"`
 }
+
+// The values of Instance.Candidate.
+const (
+	CandidateApplied  = "applied"
+	CandidateRejected = "rejected"
+)
 
 // DefaultInstanceTTL is the lease TTL of instance records.
 const DefaultInstanceTTL = 30 * time.Second

@@ -14,6 +14,7 @@ import (
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 
+	"github.com/strataconf/strata/internal/canary"
 	etcdprov "github.com/strataconf/strata/providers/etcd"
 	"github.com/strataconf/strata/schema"
 )
@@ -76,6 +77,8 @@ type state struct {
 	modRevs    map[string]int64 // data key (relative) → mod revision
 	schema     []byte           // published JSON Schema, nil if none
 	prev       *record          // the record of release version; nil if none
+	rollout    *canary.Record   // the rollout record; nil if none
+	rolloutRev int64            // its mod revision; 0 if none
 	// done is set when the write id's marker exists: the write committed
 	// in an earlier attempt, as this release.
 	done *Release
@@ -91,6 +94,7 @@ func (w *RawWriter) read(ctx context.Context, id string) (*state, error) {
 		clientv3.OpGet(w.layout.Data(), clientv3.WithPrefix()),
 		clientv3.OpGet(w.layout.Version()),
 		clientv3.OpGet(w.layout.Schema()),
+		clientv3.OpGet(w.layout.Rollout()),
 	}
 	if id != "" {
 		ops = append(ops, clientv3.OpGet(w.layout.Write(id)))
@@ -115,8 +119,16 @@ func (w *RawWriter) read(ctx context.Context, id string) (*state, error) {
 	if kvs := resp.Responses[2].GetResponseRange().Kvs; len(kvs) > 0 {
 		st.schema = kvs[0].Value
 	}
+	if kvs := resp.Responses[3].GetResponseRange().Kvs; len(kvs) > 0 {
+		st.rolloutRev = kvs[0].ModRevision
+		rec, err := canary.Decode(kvs[0].Value)
+		if err != nil {
+			return nil, fmt.Errorf("config: %s: %w (abort it with strata rollout abort, or delete the key)", w.layout.Rollout(), err)
+		}
+		st.rollout = rec
+	}
 	if id != "" {
-		if kvs := resp.Responses[3].GetResponseRange().Kvs; len(kvs) > 0 {
+		if kvs := resp.Responses[4].GetResponseRange().Kvs; len(kvs) > 0 {
 			n, err := strconv.ParseInt(string(kvs[0].Value), 10, 64)
 			if err != nil {
 				return nil, fmt.Errorf("config: write marker %s holds %q, not a version number", kvs[0].Key, kvs[0].Value)

@@ -148,6 +148,8 @@ type writeOptions struct {
 	dryRun          bool
 	id              string
 	schema          []byte // PublishSchema: the schema this write publishes
+	force           bool   // abort an active rollout in the same transaction
+	completes       string // the id of the rollout this write promotes
 }
 
 // Author records who made the write.
@@ -174,6 +176,17 @@ func ExpectRevision(rev int64) WriteOption {
 // DryRun validates the write and returns the changes it would make, in a
 // Release with DryRun set, without writing anything.
 func DryRun() WriteOption { return func(o *writeOptions) { o.dryRun = true } }
+
+// Force lets a write proceed while a rollout holds the prefix: the rollout
+// is recorded as aborted, naming the write, in the same transaction.
+// Without it such a write fails with a *RolloutActiveError.
+func Force() WriteOption { return func(o *writeOptions) { o.force = true } }
+
+// CompletesRollout makes the write the promotion of rollout id: it is
+// allowed while that rollout holds the prefix, and records the rollout as
+// promoted by this release in the same transaction. Package config/rollout
+// uses it; a write that is not the rollout's candidate must not.
+func CompletesRollout(id string) WriteOption { return func(o *writeOptions) { o.completes = id } }
 
 // WriteID names one write so that sending it again is safe: the commit
 // stores a marker P/meta/writes/<id> (on a lease, for at least 10 minutes)
