@@ -91,6 +91,11 @@ func (a *app) explain(err error) error {
 			"etcd requires authentication: give --user NAME (or STRATA_USER), "+
 				"or a client certificate whose common name is the user (--cert and --key)", 1)}
 	}
+	var rae *config.RolloutActiveError
+	if errors.As(err, &rae) {
+		// The library's words speak of a write option; say which flag.
+		return &reworded{err: err, msg: strings.Replace(err.Error(), rae.Error(), rolloutActiveMessage(rae, a.g.prefix), 1)}
+	}
 	if errors.Is(err, rpctypes.ErrRequestTooLarge) {
 		return &tooLargeError{err: err}
 	}
@@ -103,6 +108,13 @@ func (a *app) explain(err error) error {
 		return fmt.Errorf("%w (the command ran out of time: %s %v; 0: no limit)", err, tc.flag, tc.d)
 	}
 	return err
+}
+
+// rolloutActiveMessage says, in the CLI's words, why a write was refused
+// during a rollout and the ways out.
+func rolloutActiveMessage(e *config.RolloutActiveError, prefix string) string {
+	return fmt.Sprintf("rollout %s is %s on %s: plain writes are refused until it is promoted or aborted "+
+		"(strata rollout status, promote, abort); --force writes anyway and aborts the rollout", e.ID, e.State, prefix)
 }
 
 // commandTimedOut returns the cause of the command's context when

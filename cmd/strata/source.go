@@ -167,6 +167,7 @@ type writeFlags struct {
 	expect  int64
 	dryRun  bool
 	noCheck bool
+	force   bool
 	schema  string
 	cmd     *cobra.Command
 }
@@ -179,6 +180,7 @@ func (wf *writeFlags) add(cmd *cobra.Command, expect bool) {
 	f.BoolVar(&wf.dryRun, "dry-run", false, "check and show the change without writing it")
 	f.BoolVar(&wf.noCheck, "no-validate", false, "write without checking against any schema (readers reject invalid content)")
 	f.StringVar(&wf.schema, "schema", "", "check against (and mask by) this JSON Schema file instead of the one published at P/meta/schema")
+	f.BoolVar(&wf.force, "force", false, "write even while a rollout holds the prefix: the rollout is aborted in the same transaction")
 	if expect {
 		f.Var(natural[int64]{&wf.expect}, "expect-version", "write only if the newest release is this version (0: no release yet); else exit 3")
 	}
@@ -195,6 +197,9 @@ func (wf *writeFlags) options() []config.WriteOption {
 	}
 	if wf.dryRun {
 		opts = append(opts, config.DryRun())
+	}
+	if wf.force {
+		opts = append(opts, config.Force())
 	}
 	return opts
 }
