@@ -9,7 +9,6 @@ import (
 
 	"github.com/strataconf/strata/codec"
 	"github.com/strataconf/strata/providers"
-	etcdprov "github.com/strataconf/strata/providers/etcd"
 	"github.com/strataconf/strata/schema"
 )
 
@@ -35,18 +34,18 @@ func (c *Config[T]) applyChanges(li int, ct *providers.Content, old *Snapshot[T]
 			}
 		}
 	}
-	inPlace := li == c.etcdIdx
+	inPlace := li == c.etcdIdx && c.canary.overlay == nil
 	for _, ch := range ct.Changes {
 		inPlace = inPlace && patchablePath(c.b.typ, l.content.Tree, ch.Path)
 	}
 	if !inPlace {
-		// Keys that are not spelled as their fields: spell the layer anew.
-		full, err := (&etcdprov.Data{Revision: ct.Revision, KVs: c.etcdRaw}).Content(c.etcd.Layout())
+		// Keys that are not spelled as their fields, or a rollout's
+		// candidate laid over them: build the layer anew.
+		full, err := c.etcdContent(ct.Revision)
 		if err != nil {
 			return nil, nil, err
 		}
-		full.Raw = nil // c.etcdRaw is the loop's own
-		l.content = c.b.canonical(full)
+		l.content = full
 		return c.full(old)
 	}
 	l.content = &providers.Content{Tree: l.content.Tree, Keys: l.content.Keys, Revision: ct.Revision}

@@ -43,6 +43,9 @@ type Config[T any] struct {
 	inSync  bool               // the snapshot is built from what the layers hold; owned by the reload loop
 	patcher codec.Patcher      // copies of the snapshot's large maps for the next change; owned by the reload loop
 	patchV  *T                 // the value the last change patched, until the loop settles patcher
+	canary  canaryState        // the rollout as this Config sees it; owned by the reload loop
+
+	instanceID string // the instance record's id; empty without WithInstance
 
 	onChange subscribers[func(Change[T])]
 	onError  subscribers[func(error)]
@@ -95,6 +98,10 @@ func Load[T any](ctx context.Context, opts ...Option) (*Config[T], error) {
 	}
 	c.log = c.opts.logger
 	c.b = newBinder[T]()
+	if c.opts.instance != nil {
+		host, _ := os.Hostname()
+		c.instanceID = instanceID(c.opts.instance, host, os.Getpid())
+	}
 	c.etcdIdx = -1
 	if c.opts.etcd != nil {
 		if err := etcdprov.CheckPrefix(c.opts.etcdPrefix); err != nil {

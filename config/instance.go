@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"os"
 	"sort"
-	"strconv"
 	"time"
 
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
@@ -105,10 +104,7 @@ type registration struct {
 
 func newRegistration(cli *clientv3.Client, layout etcdprov.Layout, o *instanceOptions) *registration {
 	host, _ := os.Hostname()
-	id := o.id
-	if id == "" {
-		id = host + "-" + strconv.Itoa(os.Getpid())
-	}
+	id := instanceID(o, host, os.Getpid())
 	return &registration{cli: cli, key: layout.Instance(id), ttl: o.ttl,
 		rec: Instance{ID: id, Host: host, PID: os.Getpid(), Labels: o.labels, Started: time.Now().UTC()}}
 }

@@ -19,6 +19,7 @@ type update struct {
 	layer    int                // index into Config.layers
 	content  *providers.Content // the new content; with err, nil or only its revision
 	err      error              // the layer could not read its new content
+	rollout  *rolloutSeen       // instead of content: the rollout record changed (layer is the etcd layer's)
 	received time.Time          // when the source delivered it
 }
 
@@ -38,6 +39,9 @@ func (c *Config[T]) start() {
 			// on, not from when its goroutine gets to run.
 			c.etcd.Arm(c.etcdSrc.first)
 		}
+	}
+	if c.instanceID != "" && c.etcdSrc != nil && c.opts.watchEtcd {
+		c.goroutine(func() { c.watchRollout(ctx) })
 	}
 	for i, l := range c.layers {
 		w, ok := l.src.(providers.Watcher)
@@ -141,7 +145,10 @@ func (c *Config[T]) settlePatcher() {
 // so that the next update is judged against what the layers really hold. A
 // layer that cannot be read keeps its previous content.
 func (c *Config[T]) apply(u update) {
-	kind := c.layers[u.layer].kind
+	if u.rollout != nil {
+		c.applyRollout(u)
+		return
+	}
 	if u.err != nil {
 		err := fmt.Errorf("%w: %w", ErrSource, u.err)
 		c.metrics.reload("rejected")
@@ -153,6 +160,9 @@ func (c *Config[T]) apply(u update) {
 	}
 	c.layers = slices.Clone(c.layers)
 	old := c.snap.Load()
+	if u.layer == c.etcdIdx && c.canary.overlay != nil && c.wantOverlay(u.content.Revision) == nil {
+		c.canary.overlay = nil // the promotion's data has arrived
+	}
 	var snap *Snapshot[T]
 	var paths []string
 	var err error
@@ -160,25 +170,70 @@ func (c *Config[T]) apply(u update) {
 		snap, paths, err = c.applyChanges(u.layer, u.content, old)
 	} else {
 		l := &c.layers[u.layer]
+		l.snapshot = false
 		if u.layer == c.etcdIdx {
 			c.etcdRaw = u.content.Raw // a copy of the source's: the loop's own now
+			if c.canary.overlay != nil {
+				var ct *providers.Content
+				if ct, err = c.etcdContent(u.content.Revision); err == nil {
+					l.content = ct
+				}
+			} else {
+				l.content = c.b.canonical(u.content)
+			}
+		} else {
+			l.content = c.b.canonical(u.content)
 		}
-		l.content, l.snapshot = c.b.canonical(u.content), false
-		if snap, err = c.candidate(c.layers); err == nil {
-			paths = diff(old.values, snap.values)
+		if err == nil {
+			if snap, err = c.candidate(c.layers); err == nil {
+				paths = diff(old.values, snap.values)
+			}
 		}
+	}
+	c.settle(u, old, snap, paths, err)
+}
+
+// rebuild builds the candidate from every layer after a change that only
+// the reload loop knows of (the etcd layer became or stopped being a
+// canary), and settles it.
+func (c *Config[T]) rebuild(u update) {
+	old := c.snap.Load()
+	snap, err := c.candidate(c.layers)
+	var paths []string
+	if err == nil {
+		paths = diff(old.values, snap.values)
+	}
+	c.settle(u, old, snap, paths, err)
+}
+
+// settle publishes snap, built for update u from the layers, and notifies
+// the subscribers, or reports err and keeps old.
+func (c *Config[T]) settle(u update, old, snap *Snapshot[T], paths []string, err error) {
+	kind := c.layers[u.layer].kind
+	etcdRev := int64(0)
+	if c.etcdIdx >= 0 {
+		etcdRev = c.layers[c.etcdIdx].content.Revision
 	}
 	c.inSync = err == nil
 	if err != nil {
 		c.metrics.reload("rejected")
-		err = fmt.Errorf("config: candidate from %s rejected, keeping revision %d: %w", kind, old.Revision, err)
+		if ov := c.canary.overlay; ov != nil {
+			err = fmt.Errorf("config: candidate of rollout %s rejected, keeping revision %d: %w", ov.ID, old.Revision, err)
+			c.canaryStatus(err)
+		} else {
+			err = fmt.Errorf("config: candidate from %s rejected, keeping revision %d: %w", kind, old.Revision, err)
+		}
 		if u.layer == c.etcdIdx {
-			c.rejected(u.content.Revision, err)
+			c.rejected(etcdRev, err)
 		}
 		c.report(err)
 		return
 	}
 	c.published()
+	if c.canary.rec != nil {
+		c.canaryStatus(nil)
+	}
+	resync := u.content != nil && u.content.Resync
 	if len(paths) == 0 {
 		snap.Value = old.Value // nothing a reader can see changed
 		c.snap.Store(snap)
@@ -189,7 +244,7 @@ func (c *Config[T]) apply(u update) {
 	c.snap.Store(snap)
 	c.metrics.reload("applied")
 	c.metrics.observeLag(u.received)
-	c.notify(Change[T]{Old: old.Value, New: snap.Value, Revision: snap.Revision, From: old.Revision, Paths: paths, Source: kind, Resync: u.content.Resync})
+	c.notify(Change[T]{Old: old.Value, New: snap.Value, Revision: snap.Revision, From: old.Revision, Paths: paths, Source: kind, Resync: resync})
 }
 
 // rejected records that the etcd content at rev was rejected, for the

@@ -26,7 +26,9 @@ func rolloutGate(st *state, wo writeOptions) (func(etcdprov.Layout, *Release) cl
 		}
 		return nil, fmt.Errorf("config: cannot promote rollout %s: %s", wo.completes, why)
 	}
-	if r == nil || !r.State.Active() {
+	if r == nil || !r.State.Active() || (wo.schema != nil && wo.completes == "" && !wo.force) {
+		// Publishing a schema changes no data: an application that starts
+		// during a rollout publishes its own.
 		return nil, nil
 	}
 	switch {

@@ -16,6 +16,11 @@ type status struct {
 	fromSnapshot bool           // data came from the snapshot file
 	rejectedRev  int64
 	rejectedErr  string
+	// This instance as a canary (Instance.Rollout and the fields after).
+	rollout      string
+	rolloutStep  int
+	candidate    string
+	candidateErr string
 }
 
 // offer hands s to the status goroutine, replacing an unread older one.
@@ -70,6 +75,8 @@ func (c *Config[T]) statusLoop(ctx context.Context) {
 			reg.rec.AppliedRevision = s.data.Revision
 			reg.rec.AppliedVersion = c.version.Load()
 			reg.rec.RejectedRevision, reg.rec.RejectedError = s.rejectedRev, s.rejectedErr
+			reg.rec.Rollout, reg.rec.RolloutStep = s.rollout, s.rolloutStep
+			reg.rec.Candidate, reg.rec.CandidateError = s.candidate, s.candidateErr
 			publish()
 		}
 	}
