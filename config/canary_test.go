@@ -2,8 +2,10 @@ package config_test
 
 import (
 	"context"
+	"errors"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -129,4 +131,36 @@ func TestCanaries(t *testing.T) {
 			t.Fatal("the canary went back to the base during promotion")
 		}
 	}
+}
+
+// TestHealthCheck: a failing application health check degrades Health and
+// the instance record (what a rollout controller watches), and recovers.
+func TestHealthCheck(t *testing.T) {
+	cli := client(t)
+	p := prefix(t)
+	put(t, cli, p, "port", "80")
+	var failing atomic.Bool
+	cfg, err := config.Load[Canaried](context.Background(), config.WithEtcd(cli, p),
+		config.WithInstance("h1", nil, 0),
+		config.WithHealthCheck(func(ctx context.Context) error {
+			if failing.Load() {
+				return errors.New("error rate 12% over 5%")
+			}
+			return nil
+		}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cfg.Close()
+	waitFor(t, "the record healthy", func() bool { return instanceOf(t, cli, p, "h1").Health == "ok" })
+	failing.Store(true)
+	waitFor(t, "the record degraded", func() bool {
+		in := instanceOf(t, cli, p, "h1")
+		return in.Health == "degraded" && strings.Contains(in.HealthReason, "error rate 12%")
+	})
+	if h := cfg.Health(); h.Status != "degraded" || !strings.Contains(h.Reason, "health check: error rate") {
+		t.Fatalf("Health = %+v", h)
+	}
+	failing.Store(false)
+	waitFor(t, "the record healthy again", func() bool { return instanceOf(t, cli, p, "h1").Health == "ok" })
 }

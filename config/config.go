@@ -55,6 +55,7 @@ type Config[T any] struct {
 	healthUsed atomic.Bool                 // Health was called: keep the version current
 	version    atomic.Int64                // release version in force; set by the status goroutine
 	lastErr    atomic.Pointer[errorRecord] // the most recent reported error
+	appHealth  atomic.Pointer[string]      // the failing WithHealthCheck's error; nil when it passes
 
 	cur        status      // owned by the reload loop
 	statusCh   chan status // reload loop → status goroutine, latest only

@@ -1,7 +1,9 @@
 package config
 
 import (
+	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"time"
 )
@@ -85,7 +87,50 @@ func (c *Config[T]) Health() Health {
 	case c.opts.watchEtcd && !st.Watching:
 		h.Status, h.Reason = "degraded", "etcd watch is down"
 	}
+	if r := c.appHealth.Load(); r != nil && h.Status == "ok" {
+		h.Status, h.Reason = "degraded", "health check: "+*r
+	}
 	return h
+}
+
+// WithHealthCheck gives the Config the application's own health: fn runs
+// about once a second on the status goroutine, with a context that ends
+// with the Config; while it fails, Health is degraded with its error as the
+// reason, and so is the instance record (WithInstance), which is what a
+// rollout controller watches to abort a rollout whose canaries suffer.
+func WithHealthCheck(fn func(ctx context.Context) error) Option {
+	return func(o *options) { o.healthCheck = fn }
+}
+
+// healthInterval is how often the status goroutine runs the health check
+// and refreshes the instance record's health.
+const healthInterval = time.Second
+
+// checkHealth runs the application's health check, if any, and returns the
+// health to report in the instance record.
+func (c *Config[T]) checkHealth(ctx context.Context) Health {
+	if fn := c.opts.healthCheck; fn != nil {
+		cctx, cancel := context.WithTimeout(ctx, healthInterval)
+		err := safeCheck(cctx, fn)
+		cancel()
+		if err != nil {
+			msg := err.Error()
+			c.appHealth.Store(&msg)
+		} else {
+			c.appHealth.Store(nil)
+		}
+	}
+	return c.Health()
+}
+
+// safeCheck runs fn, turning a panic into an error.
+func safeCheck(ctx context.Context, fn func(context.Context) error) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("%w: %v", ErrPanic, r)
+		}
+	}()
+	return fn(ctx)
 }
 
 // HealthHandler answers with the Health as JSON: 200 when ok, 503 when

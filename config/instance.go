@@ -36,6 +36,11 @@ type Instance struct {
 	// whether the rollout's candidate is "applied" or was "rejected"
 	// (CandidateError says why, secret values masked). All are empty for
 	// an instance that is not a canary.
+	// Health is the instance's Health().Status ("ok" or "degraded",
+	// which includes a failing WithHealthCheck) and HealthReason its
+	// Reason, kept within about a second.
+	Health         string    `json:"health,omitempty"`
+	HealthReason   string    `json:"health_reason,omitempty"`
 	Rollout        string    `json:"rollout,omitempty"`
 	RolloutStep    int       `json:"rollout_step,omitempty"`
 	Candidate      string    `json:"candidate,omitempty"`

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"context"
 	"log/slog"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -43,6 +44,7 @@ type options struct {
 	startup      StartupPolicy
 	snapshotFile string
 	instance     *instanceOptions
+	healthCheck  func(context.Context) error
 	metrics      prometheus.Registerer
 }
 

@@ -51,6 +51,20 @@ func (c *Config[T]) statusLoop(ctx context.Context) {
 	retry := time.NewTimer(time.Hour)
 	retry.Stop()
 	defer retry.Stop()
+	var healthTick <-chan time.Time
+	if reg != nil || c.opts.healthCheck != nil {
+		t := time.NewTicker(healthInterval)
+		defer t.Stop()
+		healthTick = t.C
+	}
+	health := func() bool { // reports whether the record's health changed
+		h := c.checkHealth(ctx)
+		if reg == nil || (reg.rec.Health == h.Status && reg.rec.HealthReason == h.Reason) {
+			return false
+		}
+		reg.rec.Health, reg.rec.HealthReason = h.Status, h.Reason
+		return true
+	}
 	publish := func() {
 		if reg == nil {
 			return
@@ -77,6 +91,7 @@ func (c *Config[T]) statusLoop(ctx context.Context) {
 			reg.rec.RejectedRevision, reg.rec.RejectedError = s.rejectedRev, s.rejectedErr
 			reg.rec.Rollout, reg.rec.RolloutStep = s.rollout, s.rolloutStep
 			reg.rec.Candidate, reg.rec.CandidateError = s.candidate, s.candidateErr
+			health()
 			publish()
 		}
 	}
@@ -101,6 +116,10 @@ func (c *Config[T]) statusLoop(ctx context.Context) {
 			}
 		case <-retry.C:
 			publish()
+		case <-healthTick:
+			if health() && reg.lease != 0 {
+				publish()
+			}
 		case s := <-c.statusCh:
 			if wait := time.Until(last.Add(statusInterval)); wait > 0 {
 				if pending == nil {
