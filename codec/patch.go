@@ -3,6 +3,7 @@ package codec
 import (
 	"maps"
 	"reflect"
+	"slices"
 	"strings"
 	"time"
 	"unsafe"
@@ -44,7 +45,8 @@ func Patched[T any](v *T, path string, value any, remove bool, p *Patcher) (out 
 // call. A Patcher is not safe for concurrent use; Reset waits for the
 // copies it started.
 type Patcher struct {
-	owned  map[unsafe.Pointer]bool   // containers copied in this batch
+	owned  []unsafe.Pointer          // containers copied in this batch, while few
+	ownedM map[unsafe.Pointer]bool   // containers copied in this batch, once many
 	made   []reflect.Value           // large maps copied in this batch
 	spares map[unsafe.Pointer]*spare // copies of the last batch's large maps
 }
@@ -68,7 +70,7 @@ func (p *Patcher) Commit() {
 	if p == nil {
 		return
 	}
-	clear(p.owned)
+	p.owned, p.ownedM = nil, nil
 	for _, m := range p.made {
 		if p.spares == nil {
 			p.spares = make(map[unsafe.Pointer]*spare, len(p.made))
@@ -80,7 +82,7 @@ func (p *Patcher) Commit() {
 		}()
 		p.spares[m.UnsafePointer()] = s
 	}
-	p.made = p.made[:0]
+	p.made = nil
 }
 
 // Reset drops the batch and the spares, once the copies under way are
@@ -91,8 +93,7 @@ func (p *Patcher) Reset() {
 		return
 	}
 	p.wait()
-	clear(p.owned)
-	p.made = p.made[:0]
+	p.owned, p.ownedM, p.made = nil, nil, nil
 }
 
 // wait drops the spares once their copies are done.
@@ -103,17 +104,27 @@ func (p *Patcher) wait() {
 	p.spares = nil
 }
 
-func (p *Patcher) owns(ptr unsafe.Pointer) bool { return p != nil && p.owned[ptr] }
+func (p *Patcher) owns(ptr unsafe.Pointer) bool {
+	return p != nil && (p.ownedM[ptr] || slices.Contains(p.owned, ptr))
+}
 
 // own records a container copied in this batch.
 func (p *Patcher) own(c reflect.Value) {
 	if p == nil {
 		return
 	}
-	if p.owned == nil {
-		p.owned = make(map[unsafe.Pointer]bool)
+	if p.ownedM == nil && len(p.owned) < 16 {
+		p.owned = append(p.owned, c.UnsafePointer())
+		return
 	}
-	p.owned[c.UnsafePointer()] = true
+	if p.ownedM == nil {
+		p.ownedM = make(map[unsafe.Pointer]bool)
+		for _, o := range p.owned {
+			p.ownedM[o] = true
+		}
+		p.owned = nil
+	}
+	p.ownedM[c.UnsafePointer()] = true
 }
 
 // mapToModify returns m itself when the batch copied it, else a copy of m:

@@ -175,6 +175,10 @@ func TestPatcherBatches(t *testing.T) {
 			{"flags.on", "true", false}, {"flags.off", "false", false}},
 		{{"limits.k1", "101", false}, {"limits.k3", nil, true}, {"tenants.acme.host", "t", false}, {"flags.on", nil, true}},
 		{{"limits.k4", "104", false}},
+		nil, // filled below: more containers than a Patcher keeps in its list
+	}
+	for i := range 20 {
+		batches[3] = append(batches[3], leaf{fmt.Sprintf("ptrs.q%d.port", i), fmt.Sprint(i), false}, leaf{fmt.Sprintf("ptrs.q%d.host", i), "h", false})
 	}
 	var v patchApp
 	if _, err := Bind(base, &v); err != nil {
