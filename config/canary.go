@@ -89,6 +89,23 @@ func (c *Config[T]) watchRollout(ctx context.Context) {
 	}
 }
 
+// joinRollout reads the rollout record while Load still owns the layers,
+// so that an instance that starts during a rollout it is a canary of
+// starts on the candidate. A record that cannot be read now is left to the
+// record's watcher.
+func (c *Config[T]) joinRollout(ctx context.Context) {
+	ctx, cancel := context.WithTimeout(ctx, etcdprov.DefaultRequestTimeout)
+	defer cancel()
+	resp, err := c.opts.etcd.Get(ctx, c.etcd.Layout().Rollout())
+	if err != nil || len(resp.Kvs) == 0 {
+		return
+	}
+	seen := decodeRollout(resp.Kvs[0].Value, resp.Kvs[0].ModRevision)
+	if seen.err == nil && canary.In(seen.rec, c.instanceID, c.opts.instance.labels) {
+		c.apply(update{layer: c.etcdIdx, rollout: &seen, received: time.Now()})
+	}
+}
+
 func decodeRollout(b []byte, rev int64) rolloutSeen {
 	rec, err := canary.Decode(b)
 	return rolloutSeen{rec: rec, rev: rev, err: err}

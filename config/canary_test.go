@@ -85,6 +85,17 @@ func TestCanaries(t *testing.T) {
 	if in := instanceOf(t, cli, p, "us"); in.Rollout != "" || in.Candidate != "" {
 		t.Fatalf("us reports a rollout: %+v", in)
 	}
+	// A canary that starts during the rollout starts on the candidate.
+	late, lateRec := load(config.WithInstance("eu-late", map[string]string{"zone": "eu-1"}, 0))
+	if late.Get().Port != 8080 {
+		t.Fatalf("a canary loaded during the rollout started on port %d", late.Get().Port)
+	}
+	waitFor(t, "the late canary's record", func() bool {
+		return instanceOf(t, cli, p, "eu-late").Candidate == config.CandidateApplied
+	})
+	if count(lateRec) != 0 {
+		t.Fatal("the late canary saw a change")
+	}
 
 	ro.State, ro.Reason = canary.Aborted, "test"
 	putRollout(t, cli, p, ro)

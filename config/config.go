@@ -150,6 +150,9 @@ func Load[T any](ctx context.Context, opts ...Option) (*Config[T], error) {
 			c.cur.data.KVs = maps.Clone(first.KVs)
 		}
 		c.offer(c.cur)
+		if c.instanceID != "" && c.opts.watchEtcd && !c.etcdSrc.fromSnapshot {
+			c.joinRollout(ctx)
+		}
 	}
 	c.start()
 	return c, nil
