@@ -7,10 +7,13 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -18,6 +21,7 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
 
+	"github.com/strataconf/strata/config"
 	"github.com/strataconf/strata/internal/etcdtest"
 )
 
@@ -31,6 +35,7 @@ func TestMain(m *testing.M) {
 		"rev":        func() { os.Exit(helperMain(revision)) },
 		"exitcode":   func() { os.Exit(exitcodeMain()) },
 		"transcript": func() { os.Exit(transcriptMain()) },
+		"instance":   func() { os.Exit(instanceMain()) },
 	})
 }
 
@@ -43,6 +48,7 @@ func TestScripts(t *testing.T) {
 			"waitfor":  cmdWaitfor,
 			"cmpnorm":  cmdCmpnorm,
 			"globgrep": cmdGlobgrep,
+			"waitrun":  cmdWaitrun,
 		},
 	})
 }
@@ -266,12 +272,18 @@ func cmdWaitfor(ts *testscript.TestScript, neg bool, args []string) {
 	}
 }
 
-var timestamp = regexp.MustCompile(`\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ`)
+var (
+	timestamp = regexp.MustCompile(`\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ`)
+	timeLeft  = regexp.MustCompile(`\b[0-9hmsµ.]+ left\b`)
+)
 
 // cmpnorm A B compares two files (or stdout/stderr) after replacing every
-// RFC 3339 timestamp by the same placeholder.
+// RFC 3339 timestamp, and every duration "left" (of a rollout step's bake),
+// by the same placeholder.
 func cmpnorm(ts *testscript.TestScript, a, b string) (string, string) {
-	norm := func(s string) string { return timestamp.ReplaceAllString(s, "YYYY-MM-DDTHH:MM:SSZ") }
+	norm := func(s string) string {
+		return timeLeft.ReplaceAllString(timestamp.ReplaceAllString(s, "YYYY-MM-DDTHH:MM:SSZ"), "D left")
+	}
 	return norm(ts.ReadFile(a)), norm(ts.ReadFile(b))
 }
 
@@ -316,4 +328,95 @@ func cmdGlobgrep(ts *testscript.TestScript, neg bool, args []string) {
 		}
 	}
 	ts.Fatalf("no file matching %s holds %q (files: %v)", args[0], args[1], files)
+}
+
+// scriptApp is the configuration type of the instance helper.
+type scriptApp struct {
+	Name string `koanf:"name"`
+	Port int    `koanf:"port" validate:"min=1,max=65535"`
+	DB   struct {
+		Host     string `koanf:"host"`
+		Pool     int    `koanf:"pool" validate:"min=0,max=100"`
+		Password string `koanf:"password" secret:"true"`
+	} `koanf:"db"`
+}
+
+// instance ID [LABELS] runs a Config on $STRATA_PREFIX with the instance
+// record ID and LABELS ("zone=eu-1,tier=web") until SIGINT or SIGTERM,
+// then closes it (which removes the record). It prints "ready" once the
+// record is written.
+func instanceMain() int {
+	if len(os.Args) < 2 || len(os.Args) > 3 {
+		fmt.Fprintln(os.Stderr, "usage: instance ID [LABELS]")
+		return 1
+	}
+	labels := map[string]string{}
+	if len(os.Args) == 3 {
+		for _, kv := range strings.Split(os.Args[2], ",") {
+			k, v, ok := strings.Cut(kv, "=")
+			if !ok {
+				fmt.Fprintf(os.Stderr, "instance: label %q is not key=value\n", kv)
+				return 1
+			}
+			labels[k] = v
+		}
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	cli, err := clientv3.New(clientv3.Config{
+		Endpoints:   strings.Split(os.Getenv("STRATA_ENDPOINTS"), ","),
+		DialTimeout: 5 * time.Second,
+		Logger:      zap.NewNop(),
+	})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "instance:", err)
+		return 1
+	}
+	defer cli.Close()
+	prefix := os.Getenv("STRATA_PREFIX")
+	lctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	cfg, err := config.Load[scriptApp](lctx, config.WithEtcd(cli, prefix), config.WithInstance(os.Args[1], labels, 0),
+		config.WithUnknownKeys(config.UnknownIgnore))
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "instance:", err)
+		return 1
+	}
+	defer cfg.Close()
+	for {
+		list, err := config.Instances(lctx, cli, prefix)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "instance:", err)
+			return 1
+		}
+		if slices.ContainsFunc(list, func(in config.Instance) bool { return in.ID == os.Args[1] }) {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	fmt.Println("ready")
+	<-ctx.Done()
+	return 0
+}
+
+// waitrun REGEXP PROGRAM ARGS... runs PROGRAM again (every 200 ms, up to
+// 20 s) until it succeeds with stdout matching REGEXP; stdout and stderr
+// are then those of that run.
+func cmdWaitrun(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) < 2 {
+		ts.Fatalf("usage: waitrun REGEXP PROGRAM ARGS...")
+	}
+	re, err := regexp.Compile(args[0])
+	ts.Check(err)
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		err := ts.Exec(args[1], args[2:]...)
+		if err == nil && re.MatchString(ts.ReadFile("stdout")) {
+			return
+		}
+		if time.Now().After(deadline) {
+			ts.Fatalf("%s: stdout does not match %q after 20s (last error: %v)", strings.Join(args[1:], " "), args[0], err)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
 }

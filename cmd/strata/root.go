@@ -61,6 +61,7 @@ load from etcd, under one key prefix P:
   P/meta/version    the newest release version, changed by every write
   P/meta/releases/  one record per write (history, rollback)
   P/meta/schema     the JSON Schema the content is checked against
+  P/meta/rollout    the rollout of a change to canaries first (strata rollout)
 
 Every write is one compare-and-swap transaction that is checked against the
 schema published at P/meta/schema (or --schema FILE) and recorded as a new
@@ -162,6 +163,7 @@ func (a *app) rootCommand() *cobra.Command {
 		a.watchCommand(),
 		a.schemaCommand(),
 		a.statusCommand(),
+		a.rolloutCommand(),
 		a.versionCommand(),
 	)
 	for _, c := range root.Commands() {
