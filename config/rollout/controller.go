@@ -42,6 +42,7 @@ type controllerOptions struct {
 	poll     time.Duration
 	vanished int
 	check    func(context.Context, *Rollout) error
+	degraded bool // abort when a canary on the candidate is degraded
 	log      *slog.Logger
 	name     string
 }
@@ -84,6 +85,13 @@ func WithCheck(fn func(ctx context.Context, r *Rollout) error) Option {
 	return func(o *controllerOptions) { o.check = fn }
 }
 
+// WithAbortOnDegraded says whether the controller aborts a running
+// rollout when a canary that applied the candidate reports its health as
+// degraded in its instance record (default true).
+func WithAbortOnDegraded(on bool) Option {
+	return func(o *controllerOptions) { o.degraded = on }
+}
+
 // WithLogger sets the controller's logger (default slog.Default()).
 func WithLogger(l *slog.Logger) Option {
 	return func(o *controllerOptions) {
@@ -109,7 +117,8 @@ func WithName(name string) Option {
 // the rollout and the instance records every poll interval. A running
 // rollout is aborted when an instance reports that it rejected the
 // candidate, when more canaries' instance records vanished during the step
-// than WithVanishedLimit allows, or when the WithCheck hook fails;
+// than WithVanishedLimit allows, when a canary that applied the candidate
+// reports that it is degraded (WithAbortOnDegraded), or when the WithCheck hook fails;
 // otherwise, once the step's bake time has passed, it advances to the next
 // step or, at the last one, is promoted (Promote). Paused and ended
 // rollouts are left alone.
@@ -134,7 +143,7 @@ func Run(ctx context.Context, cli *clientv3.Client, prefix string, opts ...Optio
 	}
 	host, _ := os.Hostname()
 	o := controllerOptions{ttl: DefaultSessionTTL, poll: DefaultPollInterval, vanished: DefaultVanishedLimit,
-		log: slog.Default(), name: host + "-" + strconv.Itoa(os.Getpid())}
+		degraded: true, log: slog.Default(), name: host + "-" + strconv.Itoa(os.Getpid())}
 	for _, opt := range opts {
 		opt(&o)
 	}
@@ -179,6 +188,9 @@ type tracker struct {
 	step int
 	seen map[string]bool // instances seen as canaries during the step
 }
+
+// healthDegraded is the Health of a degraded instance (config.Health).
+const healthDegraded = "degraded"
 
 // errStale marks a decision made on a record that changed before it was
 // carried out: the next poll decides again.
@@ -278,6 +290,9 @@ func (c *controller) tick(ctx context.Context, lead *leadership) error {
 	for _, in := range instances {
 		if in.Rollout == r.ID && in.Candidate == config.CandidateRejected {
 			return c.abort(ctx, lead, r, fmt.Sprintf("instance %s rejected the candidate: %s", in.ID, in.CandidateError))
+		}
+		if c.degraded && in.Rollout == r.ID && in.Candidate == config.CandidateApplied && in.Health == healthDegraded {
+			return c.abort(ctx, lead, r, fmt.Sprintf("instance %s is degraded on the candidate: %s", in.ID, in.HealthReason))
 		}
 	}
 	if c.vanished >= 0 {

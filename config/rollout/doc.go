@@ -19,8 +19,9 @@
 // Run is the controller: elected through etcd (concurrency.Election under
 // the prefix), it advances the steps after their bake time, promotes the
 // rollout at the end (Promote: one normal writer release, guarded by the
-// base version), and aborts it when a canary rejects the candidate, when
-// canaries' instance records vanish, or when an application check fails.
+// base version), and aborts it when a canary rejects the candidate or is
+// degraded on it, when canaries' instance records vanish, or when an
+// application check fails.
 // A standby takes over from the state stored in etcd when the leader's
 // session ends. Pause, Resume, Abort and Promote are the operator's
 // commands; Status reports where every instance stands.

@@ -73,6 +73,9 @@ type Tally struct {
 	// Pending counts the canaries still on the base (they have not
 	// reported the candidate yet); they are among OnBase.
 	Pending int `json:"pending"`
+	// Degraded counts the instances whose record says their health is
+	// degraded.
+	Degraded int `json:"degraded"`
 	// Rejections name the instances that rejected the candidate, with
 	// their errors (secret values masked by the instances).
 	Rejections []Rejection `json:"rejections,omitempty"`
@@ -153,6 +156,9 @@ func report(r *Rollout, instances []config.Instance, now time.Time, rev int64) *
 		}
 		if st.Canary {
 			t.Canaries++
+		}
+		if in.Health == healthDegraded {
+			t.Degraded++
 		}
 		switch st.On {
 		case OnBase:
