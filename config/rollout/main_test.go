@@ -126,6 +126,29 @@ func waitFor(t testing.TB, d time.Duration, what string, cond func() bool) {
 	}
 }
 
+// pick plans spec until the number of canaries among instances at each
+// step satisfies ok (which instances are canaries depends on the rollout's
+// random id), and returns spec with that plan's id.
+func pick(t testing.TB, cli *clientv3.Client, p string, spec rollout.Spec, instances []config.Instance, ok func(counts []int) bool) rollout.Spec {
+	t.Helper()
+	for range 1000 {
+		r, err := rollout.Plan(context.Background(), cli, p, spec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var counts []int
+		for step := range r.Steps {
+			counts = append(counts, len(rollout.Members(r, instances, step)))
+		}
+		if ok(counts) {
+			spec.ID = r.ID
+			return spec
+		}
+	}
+	t.Fatal("no plan gives the canaries wanted")
+	return spec
+}
+
 // runController runs a controller on p until the test ends, and checks
 // that it returned nil once its context was cancelled.
 func runController(t testing.TB, cli *clientv3.Client, p string, opts ...rollout.Option) (stop func()) {
