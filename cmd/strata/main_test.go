@@ -336,7 +336,7 @@ type scriptApp struct {
 	Port int    `koanf:"port" validate:"min=1,max=65535"`
 	DB   struct {
 		Host     string `koanf:"host"`
-		Pool     int    `koanf:"pool" validate:"min=0,max=100"`
+		Pool     int    `koanf:"pool" validate:"min=0,max=50"`
 		Password string `koanf:"password" secret:"true"`
 	} `koanf:"db"`
 }
@@ -400,13 +400,13 @@ func instanceMain() int {
 }
 
 // waitrun REGEXP PROGRAM ARGS... runs PROGRAM again (every 200 ms, up to
-// 20 s) until it succeeds with stdout matching REGEXP; stdout and stderr
-// are then those of that run.
+// 20 s) until it succeeds with stdout matching REGEXP (multi-line, as the
+// stdout command matches); stdout and stderr are then those of that run.
 func cmdWaitrun(ts *testscript.TestScript, neg bool, args []string) {
 	if neg || len(args) < 2 {
 		ts.Fatalf("usage: waitrun REGEXP PROGRAM ARGS...")
 	}
-	re, err := regexp.Compile(args[0])
+	re, err := regexp.Compile("(?m)" + args[0])
 	ts.Check(err)
 	deadline := time.Now().Add(20 * time.Second)
 	for {

@@ -33,7 +33,7 @@ instance id) decides for itself whether it is a canary: its labels match the
 selector and a stable hash of its id and the rollout's id falls under the
 step's percentage, so the canaries of a step stay canaries in the next. A
 canary applies the candidate through its normal validation and reports, in
-its instance record, whether it applied or rejected it.
+its instance record, whether it applied or rejected it, and its health.
 
 The controller (strata rollout run, or rollout.Run inside any application;
 one is elected among those running) moves to the next step after each bake
@@ -589,17 +589,20 @@ func (a *app) printStatus(ctx context.Context, s *session, rep *rollout.Report, 
 	if len(rep.Instances) == 0 {
 		fmt.Fprintf(w, "no instances registered under %s\n", s.layout.Instances())
 	} else {
-		t := newTable(w, "INSTANCE", "LABELS", "CANARY", "ON", "VERSION", "ERROR")
+		t := newTable(w, "INSTANCE", "LABELS", "CANARY", "ON", "VERSION", "HEALTH", "ERROR")
 		for _, in := range rep.Instances {
 			canaryCell := "no"
 			if in.Canary {
 				canaryCell = "yes"
 			}
 			errCell := ""
-			if in.On == rollout.OnRejected {
+			switch {
+			case in.On == rollout.OnRejected:
 				errCell = in.CandidateError
+			case in.HealthReason != "":
+				errCell = in.HealthReason
 			}
-			t.row(in.ID, labels(in.Labels), canaryCell, in.On, strconv.FormatInt(in.AppliedVersion, 10), errCell)
+			t.row(in.ID, labels(in.Labels), canaryCell, in.On, strconv.FormatInt(in.AppliedVersion, 10), in.Health, errCell)
 		}
 		if err := t.flush(); err != nil {
 			return err
@@ -826,6 +829,7 @@ func (a *app) rolloutRunCommand() *cobra.Command {
 	var ttl int
 	var poll time.Duration
 	var vanished int
+	var degraded bool
 	cmd := &cobra.Command{
 		Use:   "run",
 		Short: "Run the rollout controller in the foreground until interrupted",
@@ -844,7 +848,7 @@ does on stderr.`,
 			if poll <= 0 {
 				return usagef("--poll-interval must be positive, not %v", poll)
 			}
-			return a.rolloutRun(cmd.Context(), name, ttl, poll, vanished)
+			return a.rolloutRun(cmd.Context(), name, ttl, poll, vanished, degraded)
 		},
 	}
 	cmd.Flags().StringVar(&name, "name", "", "this controller's name in the election and the logs (default: host-pid)")
@@ -852,10 +856,11 @@ does on stderr.`,
 	cmd.Flags().DurationVar(&poll, "poll-interval", rollout.DefaultPollInterval, "how often the leader reads the rollout and the instance records")
 	cmd.Flags().IntVar(&vanished, "vanished-limit", rollout.DefaultVanishedLimit,
 		"abort when more canaries than this vanish during a step (their instance records gone; -1: never)")
+	cmd.Flags().BoolVar(&degraded, "abort-on-degraded", true, "abort when a canary on the candidate reports its health degraded")
 	return cmd
 }
 
-func (a *app) rolloutRun(ctx context.Context, name string, ttl int, poll time.Duration, vanished int) error {
+func (a *app) rolloutRun(ctx context.Context, name string, ttl int, poll time.Duration, vanished int, degraded bool) error {
 	rctx, cancel := a.withTimeout(ctx)
 	s, err := a.connect(rctx, true)
 	cancel()
@@ -866,7 +871,7 @@ func (a *app) rolloutRun(ctx context.Context, name string, ttl int, poll time.Du
 	log := slog.New(slog.NewTextHandler(&lockedWriter{w: a.stderr}, nil))
 	fmt.Fprintf(a.stderr, "strata: rollout controller for %s (interrupt to stop)\n", s.layout.Prefix())
 	err = rollout.Run(ctx, s.cli, s.layout.Prefix(), rollout.WithName(name), rollout.WithSessionTTL(ttl),
-		rollout.WithPollInterval(poll), rollout.WithVanishedLimit(vanished), rollout.WithLogger(log))
+		rollout.WithPollInterval(poll), rollout.WithVanishedLimit(vanished), rollout.WithAbortOnDegraded(degraded), rollout.WithLogger(log))
 	if ctx.Err() != nil && (err == nil || errors.Is(err, context.Canceled)) {
 		return nil // interrupted: the normal end
 	}
