@@ -33,7 +33,19 @@ func TestFaultSuite(t *testing.T) {
 			fmt.Printf("%s\n", line)
 		})
 	}
-	line := fmt.Sprintf("faultsuite: %d writes acknowledged, %d faults injected, %d violations found", acked, faults, violations)
+	t.Run("rollout-kill-controller-member", func(t *testing.T) {
+		c := StartCluster(t, bin, 3)
+		res := RunRollout(t, c)
+		faults += res.Faults
+		violations += res.Violations.n
+		for _, line := range res.Violations.lines() {
+			t.Errorf("violation: %s", line)
+		}
+		line := fmt.Sprintf("faultsuite: %s: %d faults, %d violations, %.1fs", res.Name, res.Faults, res.Violations.n, res.Elapsed.Seconds())
+		t.Log(line)
+		fmt.Printf("%s\n", line)
+	})
+		line := fmt.Sprintf("faultsuite: %d writes acknowledged, %d faults injected, %d violations found", acked, faults, violations)
 	t.Log(line)
 	fmt.Printf("%s\n", line)
 	if violations > 0 {

@@ -81,9 +81,10 @@ func (l Layout) Instances() string { return l.prefix + "/meta/instances/" }
 // Rollout returns the key of the rollout record.
 func (l Layout) Rollout() string { return l.prefix + "/meta/rollout" }
 
-// RolloutElection returns the prefix of the rollout controllers' election
-// (concurrency.NewElection), ending in a slash.
-func (l Layout) RolloutElection() string { return l.prefix + "/meta/election/rollout/" }
+// RolloutElection returns the name of the rollout controllers' election,
+// as concurrency.NewElection takes it (its candidates' keys lie beneath,
+// at RolloutElection()+"/<lease>").
+func (l Layout) RolloutElection() string { return l.prefix + "/meta/election/rollout" }
 
 // LeafKey returns the data key that holds the leaf at a dotted config path.
 // It does not check the path; see LeafRel.
