@@ -45,7 +45,7 @@ func TestFaultSuite(t *testing.T) {
 		t.Log(line)
 		fmt.Printf("%s\n", line)
 	})
-		line := fmt.Sprintf("faultsuite: %d writes acknowledged, %d faults injected, %d violations found", acked, faults, violations)
+	line := fmt.Sprintf("faultsuite: %d writes acknowledged, %d faults injected, %d violations found", acked, faults, violations)
 	t.Log(line)
 	fmt.Printf("%s\n", line)
 	if violations > 0 {
