@@ -122,6 +122,9 @@ func Start(ctx context.Context, cli *clientv3.Client, prefix string, spec Spec, 
 	for attempt := 1; ; attempt++ {
 		p, err := plan(ctx, cli, prefix, spec, opts)
 		if err != nil {
+			if spec.ID == "" && attempt < maxAttempts && errors.Is(err, config.ErrConflict) {
+				continue // a release landed while the candidate was made
+			}
 			return nil, err
 		}
 		l := etcdprov.NewLayout(prefix)

@@ -223,6 +223,19 @@ func TestStartKeepsSecretValues(t *testing.T) {
 	if len(r.Changes) != 1 || r.Changes[0].Value != "s3cr3t" {
 		t.Fatalf("changes: %+v", r.Changes)
 	}
+	// What is shown masks it: Status, and Masked.
+	rep, err := rollout.Status(ctx, cli, p)
+	if err != nil || rep.Rollout.Changes[0].Value != config.Mask {
+		t.Fatalf("status shows %+v (%v)", rep.Rollout.Changes, err)
+	}
+	if get(t, cli, p).Changes[0].Value != "s3cr3t" {
+		t.Fatal("Status masked the stored record")
+	}
+	doc := &rollout.Rollout{Changes: []rollout.Change{{Key: "db.yaml", Value: "password: x"}, {Key: "db/host", Value: "h"}, {Key: "old", Deleted: true}}}
+	m := rollout.Masked(doc, []string{"db.password"})
+	if m.Changes[0].Value != config.Mask || m.Changes[1].Value != "h" || m.Changes[2].Value != "" || doc.Changes[0].Value != "password: x" {
+		t.Fatalf("Masked: %+v (of %+v)", m.Changes, doc.Changes)
+	}
 	rel, err := rollout.Promote(ctx, cli, p, r.ID)
 	if err != nil {
 		t.Fatal(err)

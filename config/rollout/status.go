@@ -31,6 +31,8 @@ const (
 // record, every instance record with its place in the rollout, and a
 // tally. It encodes to JSON as `strata rollout status -o json` prints it.
 type Report struct {
+	// Rollout is the record, with the values of the changes at secret
+	// paths of the published schema masked (Masked).
 	Rollout *Rollout `json:"rollout"`
 	// Percent is the current step's percentage, 0 when the rollout is
 	// not active.
@@ -99,7 +101,8 @@ func Status(ctx context.Context, cli *clientv3.Client, prefix string) (*Report, 
 	}
 	tctx, cancel := context.WithTimeout(ctx, etcdprov.DefaultRequestTimeout)
 	defer cancel()
-	resp, err := cli.Txn(tctx).Then(clientv3.OpGet(l.Rollout()), clientv3.OpGet(l.Instances(), clientv3.WithPrefix())).Commit()
+	resp, err := cli.Txn(tctx).Then(clientv3.OpGet(l.Rollout()), clientv3.OpGet(l.Instances(), clientv3.WithPrefix()),
+		clientv3.OpGet(l.Schema())).Commit()
 	if err != nil {
 		return nil, fmt.Errorf("rollout: %w", etcdprov.Wrap("read "+l.Rollout(), cli.Endpoints(), err))
 	}
@@ -115,8 +118,13 @@ func Status(ctx context.Context, cli *clientv3.Client, prefix string) (*Report, 
 	if err != nil {
 		return nil, err
 	}
-	now := time.Now().UTC()
-	return report(r, instances, now, resp.Header.Revision), nil
+	var doc []byte
+	if kvs := resp.Responses[2].GetResponseRange().Kvs; len(kvs) > 0 {
+		doc = kvs[0].Value
+	}
+	rep := report(r, instances, time.Now().UTC(), resp.Header.Revision)
+	rep.Rollout = maskedBySchema(r, doc)
+	return rep, nil
 }
 
 // decodeInstances reads instance records, sorted by id, as
