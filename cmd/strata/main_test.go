@@ -287,11 +287,24 @@ func cmpnorm(ts *testscript.TestScript, a, b string) (string, string) {
 	return norm(ts.ReadFile(a)), norm(ts.ReadFile(b))
 }
 
+// cmpnorm [-blank REGEXP] FILE1 FILE2: with -blank, the text REGEXP
+// matches (multi-line) is also blanked out in both, for values that vary
+// from run to run (a revision that counts other processes' writes).
 func cmdCmpnorm(ts *testscript.TestScript, neg bool, args []string) {
+	var blank *regexp.Regexp
+	if len(args) == 4 && args[0] == "-blank" {
+		var err error
+		blank, err = regexp.Compile("(?m)" + args[1])
+		ts.Check(err)
+		args = args[2:]
+	}
 	if neg || len(args) != 2 {
-		ts.Fatalf("usage: cmpnorm FILE1 FILE2")
+		ts.Fatalf("usage: cmpnorm [-blank REGEXP] FILE1 FILE2")
 	}
 	a, b := cmpnorm(ts, args[0], args[1])
+	if blank != nil {
+		a, b = blank.ReplaceAllString(a, "…"), blank.ReplaceAllString(b, "…")
+	}
 	if a != b && os.Getenv("STRATA_UPDATE_SCRIPTS") != "" && filepath.IsAbs(args[1]) {
 		ts.Check(os.WriteFile(args[1], []byte(ts.ReadFile(args[0])), 0o644))
 		ts.Logf("%s updated", args[1])

@@ -417,8 +417,9 @@ whether it runs the base content, the candidate, or rejected the candidate
 (with the error). -o json prints the same as one JSON object.
 
 --watch prints the status again on every change of the rollout or of the
-instance records, until the rollout is promoted or aborted (or an interrupt,
-SIGINT or SIGTERM); it then exits 0.`,
+instance records, until the rollout is promoted or aborted and every
+instance reports the content it converges on (or 10 s after the end, or an
+interrupt, SIGINT or SIGTERM); it then exits 0.`,
 		Args: maxArgs(0),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if output != "text" && output != "json" {
@@ -452,20 +453,18 @@ func (a *app) rolloutStatus(ctx context.Context, output string, watch bool) erro
 	}
 	cancel() // each read below has its own --command-timeout
 
-	// Watch the rollout record and the instance records from the revision
-	// of a first read, and print the status again after every change.
-	wctx, stop := context.WithCancel(clientv3.WithRequireLeader(ctx))
-	defer stop()
-	meta := s.layout.Meta()
-	resp, err := s.cli.Get(wctx, meta+"version") // for a revision to start from
-	if err != nil {
+	// Watch the rollout record and the instance records, and print the
+	// status again after every change (when it reads differently).
+	w := &metaWatch{s: s}
+	defer w.stop()
+	if err := w.start(ctx); err != nil {
 		return err
 	}
-	wch := s.cli.Watch(wctx, meta, clientv3.WithPrefix(), clientv3.WithRev(resp.Header.Revision+1))
 	last := ""
+	var ended time.Time // when the rollout was first seen ended
 	for {
 		rctx, cancel := a.withTimeout(ctx)
-		text, done, err := a.renderStatus(rctx, s, output)
+		text, state, err := a.renderStatus(rctx, s, output)
 		cancel()
 		if err != nil {
 			if ctx.Err() != nil {
@@ -481,33 +480,98 @@ func (a *app) rolloutStatus(ctx context.Context, output string, watch bool) erro
 			flush(a.stdout)
 			last = text
 		}
-		if done {
+		if state != watchRunning && ended.IsZero() {
+			ended = time.Now()
+		}
+		if state == watchSettled || (state == watchEnded && time.Since(ended) >= settleTime) {
 			return nil
 		}
-		if !a.waitMeta(ctx, wch, s) {
+		wait := time.Duration(0) // no limit
+		if state == watchEnded {
+			wait = settleTime - time.Since(ended)
+		}
+		if !w.next(ctx, wait) {
 			return nil // interrupted: the normal end
 		}
 	}
 }
 
-// waitMeta waits for a change of the rollout record or an instance
-// record; it reports false when ctx ends. A watch that fails is taken as
-// a change (the next read says what is wrong).
-func (a *app) waitMeta(ctx context.Context, wch clientv3.WatchChan, s *session) bool {
+// settleTime bounds how long status --watch goes on after the rollout
+// ended, waiting for the instances to report the content they converge on.
+const settleTime = 10 * time.Second
+
+// Where a watched rollout stands.
+const (
+	watchRunning = iota // running or paused
+	watchEnded          // promoted or aborted; instances still converging
+	watchSettled        // ended, and every instance on the final content (or no rollout)
+)
+
+// metaWatch follows the rollout record and the instance records.
+type metaWatch struct {
+	s      *session
+	cancel context.CancelFunc
+	ch     clientv3.WatchChan
+}
+
+// start watches P/meta/ from the revision of a read made now.
+func (w *metaWatch) start(ctx context.Context) error {
+	w.stop()
+	wctx, cancel := context.WithCancel(clientv3.WithRequireLeader(ctx))
+	rctx, rcancel := context.WithTimeout(wctx, w.s.a.requestTimeout())
+	resp, err := w.s.cli.Get(rctx, w.s.layout.Rollout(), clientv3.WithCountOnly())
+	rcancel()
+	if err != nil {
+		cancel()
+		return err
+	}
+	w.cancel = cancel
+	w.ch = w.s.cli.Watch(wctx, w.s.layout.Meta(), clientv3.WithPrefix(), clientv3.WithRev(resp.Header.Revision+1))
+	return nil
+}
+
+func (w *metaWatch) stop() {
+	if w.cancel != nil {
+		w.cancel()
+	}
+}
+
+// next waits for a change of the rollout record or of an instance record,
+// or for max to pass (0: no limit); it reports false when ctx ends. When
+// the watch breaks (no leader, compaction), it starts again, and that
+// counts as a change: the next read shows what was missed.
+func (w *metaWatch) next(ctx context.Context, max time.Duration) bool {
+	var timeout <-chan time.Time
+	if max > 0 {
+		t := time.NewTimer(max)
+		defer t.Stop()
+		timeout = t.C
+	}
 	for {
 		select {
 		case <-ctx.Done():
 			return false
-		case wr, ok := <-wch:
+		case <-timeout:
+			return true
+		case wr, ok := <-w.ch:
 			if !ok || wr.Err() != nil {
-				if ctx.Err() != nil {
+				select {
+				case <-ctx.Done():
 					return false
+				case <-time.After(500 * time.Millisecond):
+				}
+				for w.start(ctx) != nil {
+					select {
+					case <-ctx.Done():
+						return false
+					case <-time.After(time.Second):
+					}
 				}
 				return true
 			}
 			for _, ev := range wr.Events {
 				k := string(ev.Kv.Key)
-				if k == s.layout.Rollout() || strings.HasPrefix(k, s.layout.Instances()) {
+				if k == w.s.layout.Rollout() || strings.HasPrefix(k, w.s.layout.Instances()) {
 					return true
 				}
 			}
@@ -515,24 +579,35 @@ func (a *app) waitMeta(ctx context.Context, wch clientv3.WatchChan, s *session) 
 	}
 }
 
-// renderStatus reads the status and renders it; done reports that the
-// rollout has ended (or there is none).
-func (a *app) renderStatus(ctx context.Context, s *session, output string) (text string, done bool, err error) {
+// renderStatus reads the status and renders it, and says where the
+// rollout stands (watchRunning, watchEnded, watchSettled).
+func (a *app) renderStatus(ctx context.Context, s *session, output string) (text string, state int, err error) {
 	var b strings.Builder
 	saved := a.stdout
 	a.stdout = &b
 	defer func() { a.stdout = saved }()
 	rep, err := rollout.Status(ctx, s.cli, s.layout.Prefix())
 	if errors.Is(err, rollout.ErrNoRollout) {
-		return b.String(), true, a.noRollout(s, output)
+		err = a.noRollout(s, output)
+		return b.String(), watchSettled, err
 	}
 	if err != nil {
-		return "", false, err
+		return "", 0, err
 	}
 	if err := a.printStatus(ctx, s, rep, output); err != nil {
-		return "", false, err
+		return "", 0, err
 	}
-	return b.String(), !rep.Rollout.State.Active(), nil
+	tl := rep.Tally
+	switch {
+	case rep.Rollout.State.Active():
+		state = watchRunning
+	case rep.Rollout.State == rollout.Promoted && tl.OnCandidate == tl.Instances,
+		rep.Rollout.State == rollout.Aborted && tl.OnBase == tl.Instances:
+		state = watchSettled
+	default:
+		state = watchEnded
+	}
+	return b.String(), state, nil
 }
 
 // noRollout says there is no rollout record.
