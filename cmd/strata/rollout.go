@@ -80,7 +80,6 @@ type startFlags struct {
 	author       string
 	id           string
 	dryRun       bool
-	cmd          *cobra.Command
 }
 
 func (a *app) rolloutStartCommand() *cobra.Command {
@@ -111,7 +110,6 @@ the dry run prints the id it drew, and start --id ID starts that very rollout
 			return a.rolloutStart(cmd.Context(), &sf)
 		},
 	}
-	sf.cmd = cmd
 	f := cmd.Flags()
 	f.StringVarP(&sf.file, "file", "f", "", "a .yaml, .yml, .json or .toml document whose leaves the change sets (- for stdin, with --format)")
 	f.StringVar(&sf.format, "format", "", "the document's format: yaml, json or toml (default: by the file's extension)")
