@@ -620,8 +620,12 @@ func (a *app) noRollout(s *session, output string) error {
 
 // printStatus writes a status report.
 func (a *app) printStatus(ctx context.Context, s *session, rep *rollout.Report, output string) error {
+	si, err := loadSchema(ctx, s.writer(nil, false), "", s.layout.Schema())
+	if err != nil {
+		return err
+	}
 	if output == "json" {
-		out, err := marshalJSON(maskReport(rep))
+		out, err := marshalJSON(maskReport(rep, si))
 		if err != nil {
 			return err
 		}
@@ -643,10 +647,6 @@ func (a *app) printStatus(ctx context.Context, s *session, rep *rollout.Report, 
 	}
 	fmt.Fprintf(w, "from version %d%s\n", r.Base, by)
 	fmt.Fprintf(w, "plan: %s\n", rolloutPlanText(r))
-	si, err := loadSchema(ctx, s.writer(nil, false), "", s.layout.Schema())
-	if err != nil {
-		return err
-	}
 	cur, err := rolloutBase(ctx, s, r)
 	if err != nil {
 		return err
@@ -731,15 +731,23 @@ func stateLine(rep *rollout.Report) string {
 	return string(r.State) + ", " + step
 }
 
-// maskReport returns the report as -o json shows it: the rollout's change
-// values are not shown (they may be secret; status shows the diff).
-func maskReport(rep *rollout.Report) *rollout.Report {
+// maskReport returns the report as -o json shows it: besides the values
+// at secret paths (which Status masks), those of keys the schema does not
+// allow (a mistyped secret, db.pasword), as diffs hide them.
+func maskReport(rep *rollout.Report, si *schemaInfo) *rollout.Report {
 	out := *rep
 	r := *rep.Rollout
 	r.Changes = slices.Clone(r.Changes)
-	for i := range r.Changes {
-		if r.Changes[i].Value != "" {
-			r.Changes[i].Value = tree.Mask
+	lines := make([]diffLine, len(r.Changes))
+	for i, c := range r.Changes {
+		lines[i] = diffLine{kind: config.Added, path: tree.KeyPath(c.Key), new: c.Value}
+		if keyHoldsSecret(si.secrets, c.Key) {
+			lines[i].new = tree.Mask
+		}
+	}
+	for i, l := range hideUnknown(lines, si.doc) {
+		if !r.Changes[i].Deleted && r.Changes[i].Value != "" {
+			r.Changes[i].Value = l.new
 		}
 	}
 	out.Rollout = &r

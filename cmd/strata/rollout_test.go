@@ -17,7 +17,8 @@ import (
 // TestRolloutStatusJSON: rollout status -o json reports every instance
 // record exactly as it is stored, places each instance as its record says
 // (canaries on the candidate, the others on the base), tallies them, and
-// shows no value of the change.
+// masks the change's values at secret paths and at keys the schema does
+// not know.
 func TestRolloutStatusJSON(t *testing.T) {
 	t.Parallel()
 	c := etcdtest.New(t)
@@ -32,7 +33,10 @@ func TestRolloutStatusJSON(t *testing.T) {
 		}
 		return out
 	}
-	cmd("push", "-f", writeFile(t, "v1.yaml", "port: 8080\nname: before\n"), "--author", "alice")
+	cmd("schema", "publish", "-f", writeFile(t, "app.schema.json", `{"type": "object", "properties": {
+		"name": {"type": "string"}, "port": {"type": "integer"},
+		"db": {"type": "object", "properties": {"password": {"type": "string", "x-secret": true}}}}}`))
+	cmd("push", "-f", writeFile(t, "v1.yaml", "port: 8080\nname: before\ndb:\n  password: hunter2\n"), "--author", "alice")
 
 	ctx := context.Background()
 	zones := []string{"eu-1", "eu-1", "eu-1", "eu-1", "eu-1", "us-1", "us-1", "us-1"}
@@ -50,7 +54,16 @@ func TestRolloutStatusJSON(t *testing.T) {
 		return err == nil && len(list) == len(zones)
 	})
 
-	cmd("rollout", "start", "--set", "name=secret-looking-after", "--steps", "50,100", "--bake", "1h", "--selector", "zone=eu-1")
+	cmd("rollout", "start", "--set", "name=after", "--set", "db.password=correct-horse", "--set", "nmae=typo-value",
+		"--steps", "50,100", "--bake", "1h", "--selector", "zone=eu-1")
+	// A schema that closes the root, put around the writer (which refuses
+	// writes during the rollout): nmae is now unknown, maybe a mistyped
+	// secret.
+	if _, err := cli.Put(ctx, prefix+"/meta/schema", `{"type": "object", "additionalProperties": false, "properties": {
+		"name": {"type": "string"}, "port": {"type": "integer"},
+		"db": {"type": "object", "properties": {"password": {"type": "string", "x-secret": true}}}}}`); err != nil {
+		t.Fatal(err)
+	}
 	r, err := rollout.Get(ctx, cli, prefix)
 	if err != nil {
 		t.Fatal(err)
@@ -91,8 +104,13 @@ func TestRolloutStatusJSON(t *testing.T) {
 	if rep.Rollout == nil || rep.Rollout.ID != r.ID || rep.Rollout.State != rollout.Running || rep.Percent != 50 {
 		t.Fatalf("report's rollout: %+v (percent %d)", rep.Rollout, rep.Percent)
 	}
-	if strings.Contains(out, "secret-looking-after") {
-		t.Errorf("status -o json shows the change's value:\n%s", out)
+	values := map[string]string{}
+	for _, c := range rep.Rollout.Changes {
+		values[c.Key] = c.Value
+	}
+	if values["name"] != "after" || values["db/password"] != config.Mask || values["nmae"] != config.Mask ||
+		strings.Contains(out, "correct-horse") || strings.Contains(out, "typo-value") {
+		t.Errorf("status -o json: want the value of name, the secret and the unknown key masked; changes %v\n%s", values, out)
 	}
 	matching := 0
 	for _, st := range rep.Instances {
