@@ -73,7 +73,7 @@ type RolloutActiveError struct {
 
 // Error names the rollout.
 func (e *RolloutActiveError) Error() string {
-	return fmt.Sprintf("%v: rollout %s is %s on this prefix; promote or abort it first (strata rollout promote|abort), or force the write, which aborts it", ErrRolloutActive, e.ID, e.State)
+	return fmt.Sprintf("%v: rollout %s is %s on this prefix; promote or abort it first (rollout.Promote, rollout.Abort; strata rollout promote|abort), or write with config.Force() (strata --force), which aborts it", ErrRolloutActive, e.ID, e.State)
 }
 
 // Is reports whether target is ErrRolloutActive.
