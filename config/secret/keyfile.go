@@ -12,6 +12,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"reflect"
 	"runtime"
 	"strings"
 	"sync"
@@ -174,7 +175,7 @@ func readKeyFile(path string) (*keyFileJSON, fs.FileInfo, error) {
 			return nil, nil, fmt.Errorf("%w: %s is not valid JSON (at byte %d)", ErrKeyFile, path, syn.Offset)
 		case errors.As(err, &typ):
 			kind, _, _ := strings.Cut(typ.Value, " ") // "number 5": keep "number"
-			return nil, nil, fmt.Errorf("%w: %s: %s is a JSON %s, want %s", ErrKeyFile, path, jsonField(typ.Field), kind, typ.Type)
+			return nil, nil, fmt.Errorf("%w: %s: %s is a JSON %s, want %s", ErrKeyFile, path, jsonField(typ.Field), kind, jsonKind(typ.Type))
 		default:
 			return nil, nil, fmt.Errorf("%w: %s is not a JSON key file", ErrKeyFile, path)
 		}
@@ -191,6 +192,19 @@ func jsonField(f string) string {
 		return "the file"
 	}
 	return f
+}
+
+// jsonKind names the JSON kind a Go type is decoded from.
+func jsonKind(t reflect.Type) string {
+	switch t.Kind() {
+	case reflect.Slice, reflect.Array:
+		return "array"
+	case reflect.Struct, reflect.Map:
+		return "object"
+	case reflect.String:
+		return "string"
+	}
+	return t.String()
 }
 
 // check says what is wrong with a key file, never quoting a key.
