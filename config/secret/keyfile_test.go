@@ -442,3 +442,36 @@ func mustLoad(t *testing.T, path string) *secret.Ring {
 	}
 	return r
 }
+
+func TestKeyFileConcurrent(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "strata.key")
+	if _, err := secret.GenerateKeyFile(path); err != nil {
+		t.Fatal(err)
+	}
+	kr := secret.KeyFile(path)
+	done := make(chan error, 8)
+	for range 8 {
+		go func() {
+			for range 50 {
+				v, err := secret.Seal(ctx, kr, testPrefix, testPath, testPlain)
+				if err == nil {
+					_, err = secret.Open(ctx, kr, testPrefix, testPath, v)
+				}
+				if err != nil {
+					done <- err
+					return
+				}
+			}
+			done <- nil
+		}()
+	}
+	if _, err := secret.AddKey(path); err != nil {
+		t.Fatal(err)
+	}
+	for range 8 {
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+	}
+}

@@ -99,7 +99,7 @@ func TestRoundTrip(t *testing.T) {
 		if want := 12 + len(plain) + 16; len(raw) != want {
 			t.Errorf("payload is %d bytes, want nonce+ciphertext+tag = %d", len(raw), want)
 		}
-		if plain != "" && strings.Contains(sealed, plain) {
+		if len(plain) > 3 && strings.Contains(sealed, plain) {
 			t.Errorf("the envelope contains the plain text")
 		}
 		if !secret.IsSealed(sealed) {
