@@ -178,7 +178,11 @@ func (c *Config[T]) etcdContent(rev int64) (*providers.Content, error) {
 		return nil, err
 	}
 	ct.Raw = nil // c.etcdRaw is the loop's own
-	return c.b.canonical(ct), nil
+	ct = c.b.canonical(ct)
+	if err := c.openContent(c.loopCtx(), ct); err != nil {
+		return nil, err
+	}
+	return ct, nil
 }
 
 // canaryStatus records this instance's part in the rollout for its

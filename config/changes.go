@@ -33,6 +33,11 @@ func (c *Config[T]) applyChanges(li int, ct *providers.Content, old *Snapshot[T]
 				c.etcdRaw[ch.Key] = ch.Raw
 			}
 		}
+		for i := range ct.Changes {
+			if err := c.openChange(c.loopCtx(), &ct.Changes[i]); err != nil {
+				return nil, nil, err
+			}
+		}
 	}
 	inPlace := li == c.etcdIdx && c.canary.overlay == nil
 	for _, ch := range ct.Changes {

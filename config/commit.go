@@ -185,6 +185,10 @@ func (w *RawWriter) attempt(ctx context.Context, next func(*state) (Content, err
 			return nil, err
 		}
 	}
+	c, err = w.sealContent(ctx, st, c, wo.reseal) // as stored from here on
+	if err != nil {
+		return nil, err
+	}
 	changes := diffContent(st.content, c)
 	secrets := w.secretsOf(st)
 	rel := &Release{Version: st.version + 1, Author: wo.author, Message: wo.message, Time: time.Now().UTC(),

@@ -269,6 +269,9 @@ func (c *Config[T]) read(ctx context.Context, l *layer) error {
 	}
 	l.content = c.b.canonical(content)
 	l.snapshot = l.src == providers.Source(c.etcdSrc) && c.etcdSrc.fromSnapshot
+	if l.src == providers.Source(c.etcdSrc) {
+		return c.openContent(ctx, l.content)
+	}
 	return nil
 }
 

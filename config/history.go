@@ -125,8 +125,12 @@ func (w *RawWriter) Rollback(ctx context.Context, n int64, opts ...WriteOption) 
 	if err != nil {
 		return nil, err
 	}
+	plain, unopened := w.open(ctx, content)
+	if err := unopenedError(unopened); err != nil {
+		return nil, fmt.Errorf("config: cannot roll back to release %d, nothing written: %w", n, err)
+	}
 	opts = append([]WriteOption{Message(fmt.Sprintf("rollback to release %d", n))}, opts...)
-	return w.write(ctx, func(*state) (Content, error) { return maps.Clone(content), nil }, n, opts)
+	return w.write(ctx, func(*state) (Content, error) { return maps.Clone(plain), nil }, n, opts)
 }
 
 // contentOf rebuilds the content of release n as of revision rev.

@@ -7,6 +7,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/strataconf/strata/config/secret"
 )
 
 // Option configures Load.
@@ -45,7 +47,10 @@ type options struct {
 	snapshotFile string
 	instance     *instanceOptions
 	healthCheck  func(context.Context) error
-	metrics      prometheus.Registerer
+
+	keyring       secret.Keyring // opens sealed values of the etcd layer
+	requireSealed bool           // plain text at a secret path of the etcd layer is an error
+	metrics       prometheus.Registerer
 }
 
 // WithDefaults sets the lowest layer: the values of v, a T or *T of the type

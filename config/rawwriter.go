@@ -72,8 +72,10 @@ func newRawWriter(cli *clientv3.Client, prefix string, o rawWriterOptions) (*Raw
 type state struct {
 	revision   int64
 	version    int64
-	versionRev int64 // mod revision of the version key; 0 if absent
-	content    Content
+	versionRev int64            // mod revision of the version key; 0 if absent
+	content    Content          // as stored: secret values sealed (see plain)
+	plain      Content          // content with every sealed value opened; content itself without a keyring
+	unopened   map[string]error // keys whose sealed value could not be opened (they stay sealed in plain)
 	modRevs    map[string]int64 // data key (relative) → mod revision
 	schema     []byte           // published JSON Schema, nil if none
 	prev       *record          // the record of release version; nil if none
@@ -144,6 +146,7 @@ func (w *RawWriter) read(ctx context.Context, id string) (*state, error) {
 	if err := w.readNewest(ctx, st); err != nil {
 		return nil, err
 	}
+	st.plain, st.unopened = w.open(ctx, st.content)
 	return st, nil
 }
 
@@ -231,7 +234,7 @@ func (w *RawWriter) Read(ctx context.Context) (c Content, version, revision int6
 	if err != nil {
 		return nil, 0, 0, err
 	}
-	return st.content, st.version, st.revision, nil
+	return st.plain, st.version, st.revision, nil
 }
 
 // Schema returns the JSON Schema published at P/meta/schema, or ErrNotFound.
@@ -259,7 +262,7 @@ func (w *RawWriter) PublishSchema(ctx context.Context, doc []byte, opts ...Write
 		return nil, fmt.Errorf("config: schema does not compile: %w", err)
 	}
 	opts = append([]WriteOption{Message("publish schema"), func(o *writeOptions) { o.schema = doc }}, opts...)
-	return w.write(ctx, func(st *state) (Content, error) { return maps.Clone(st.content), nil }, 0, opts)
+	return w.write(ctx, func(st *state) (Content, error) { return maps.Clone(st.plain), nil }, 0, opts)
 }
 
 // Replace makes the content exactly c: keys not in c are deleted.
@@ -271,7 +274,7 @@ func (w *RawWriter) Replace(ctx context.Context, c Content, opts ...WriteOption)
 // result. fn may run more than once when the write loses a race.
 func (w *RawWriter) Modify(ctx context.Context, fn func(Content) error, opts ...WriteOption) (*Release, error) {
 	return w.write(ctx, func(st *state) (Content, error) {
-		c := maps.Clone(st.content)
+		c := maps.Clone(st.plain)
 		if err := fn(c); err != nil {
 			return nil, err
 		}
@@ -298,7 +301,7 @@ func (w *RawWriter) Set(ctx context.Context, configPath, value string, opts ...W
 			return nil, fmt.Errorf("config: a leaf at %s and the leaf key(s) %s cannot both be held: one would hide the other; delete %s first: %w",
 				configPath, strings.Join(shadow, ", "), strings.Join(shadow, ", "), ErrInvalid)
 		}
-		c := maps.Clone(st.content)
+		c := maps.Clone(st.plain)
 		c[key] = value
 		return c, nil
 	}, 0, opts)

@@ -179,7 +179,10 @@ func (c *Config[T]) apply(u update) {
 					l.content = ct
 				}
 			} else {
-				l.content = c.b.canonical(u.content)
+				ct := c.b.canonical(u.content)
+				if err = c.openContent(c.loopCtx(), ct); err == nil {
+					l.content = ct
+				}
 			}
 		} else {
 			l.content = c.b.canonical(u.content)

@@ -143,7 +143,7 @@ func (w *Writer[T]) Get(ctx context.Context) (v *T, version, revision int64, err
 	if err != nil {
 		return nil, 0, 0, err
 	}
-	v, err = w.current(st.content)
+	v, err = w.current(st.plain)
 	if err != nil {
 		return nil, 0, 0, err
 	}
@@ -213,8 +213,8 @@ func (w *Writer[T]) Rollback(ctx context.Context, n int64, opts ...WriteOption) 
 // compared with what etcd alone holds, so a value equal to a default is
 // written too; else with the values fn was given.
 func (w *Writer[T]) apply(st *state, fn func(*T) error, exact bool) (Content, error) {
-	cur, _ := w.current(st.content) // a value that does not bind stays at its default
-	next, _ := w.current(st.content)
+	cur, _ := w.current(st.plain) // a value that does not bind stays at its default
+	next, _ := w.current(st.plain)
 	if err := fn(next); err != nil {
 		return nil, err
 	}
@@ -222,7 +222,7 @@ func (w *Writer[T]) apply(st *state, fn func(*T) error, exact bool) (Content, er
 	if exact {
 		over = func(tree map[string]any) map[string]any { return tree }
 		cur = new(T)
-		if tree, _, err := w.raw.tree(st.content); err == nil {
+		if tree, _, err := w.raw.tree(st.plain); err == nil {
 			w.b.lenient(codec.Canonical(tree, w.b.typ, nil), cur)
 		}
 	}
@@ -234,7 +234,7 @@ func (w *Writer[T]) apply(st *state, fn func(*T) error, exact bool) (Content, er
 	if err != nil {
 		return nil, fmt.Errorf("config: render new configuration: %w", err)
 	}
-	c := maps.Clone(st.content)
+	c := maps.Clone(st.plain)
 	for _, p := range sortedKeys(after) {
 		if old, held := before[p]; held && old == after[p] {
 			continue

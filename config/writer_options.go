@@ -3,6 +3,7 @@ package config
 import (
 	"time"
 
+	"github.com/strataconf/strata/config/secret"
 	etcdprov "github.com/strataconf/strata/providers/etcd"
 )
 
@@ -52,6 +53,7 @@ type commitOptions struct {
 	retention   int
 	maxAttempts int
 	timeout     time.Duration
+	keyring     secret.Keyring // seals secret values; nil: they are stored as given
 }
 
 // writerOptions are the options of a Writer[T]; its RawWriter gets commit.
@@ -149,6 +151,7 @@ type writeOptions struct {
 	id              string
 	schema          []byte // PublishSchema: the schema this write publishes
 	force           bool   // abort an active rollout in the same transaction
+	reseal          bool   // seal every secret value again under the current key (Rotate)
 	completes       string // the id of the rollout this write promotes
 }
 
@@ -176,6 +179,18 @@ func ExpectRevision(rev int64) WriteOption {
 // DryRun validates the write and returns the changes it would make, in a
 // Release with DryRun set, without writing anything.
 func DryRun() WriteOption { return func(o *writeOptions) { o.dryRun = true } }
+
+// WithWriterKeyring makes the writer seal the value of every secret path it
+// writes (package secret: AES-256-GCM under the ring's current key, bound to
+// the prefix and the path), in data keys, release records and checkpoints,
+// and open the sealed values it reads, so that mutations, validation and
+// Get see plain values. Secret paths are Writer[T]'s `secret` tags, or the
+// published schema's x-secret/writeOnly (and WithSecretPaths) for a
+// RawWriter. Only leaf keys are sealed; a value inside a document key is
+// stored as given.
+func WithWriterKeyring(ring secret.Keyring) CommitOption {
+	return func(o *commitOptions) { o.keyring = ring }
+}
 
 // Force lets a write proceed while a rollout holds the prefix: the rollout
 // is recorded as aborted, naming the write, in the same transaction.

@@ -1,0 +1,282 @@
+package config
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path"
+	"regexp"
+	"sort"
+	"strings"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/strataconf/strata/config/secret"
+	"github.com/strataconf/strata/providers"
+	"github.com/strataconf/strata/schema"
+)
+
+// This file is where secret values are sealed and opened (package secret).
+// Writers given a keyring (WithWriterKeyring) seal the value of every
+// secret leaf key they write and open what they read; a Config given one
+// (WithKeyring) opens the sealed values of its etcd layer before they are
+// merged. A sealed value is bound to the prefix and to the config path of
+// its leaf key ("db/password" → "db.password"), so it opens nowhere else.
+
+// KeyFile returns the keyring of a key file (secret.KeyFile): read on first
+// use, refused when group or others can read it. `strata secrets keygen`
+// creates one.
+func KeyFile(path string) secret.Keyring { return secret.KeyFile(path) }
+
+// WithKeyring makes the Config open the sealed values of its etcd layer
+// with ring. A value that does not open (tampered, moved to another path
+// or prefix, sealed with a key the ring does not hold) makes the candidate
+// rejected: the last good configuration stays, and the error names the key
+// and the key id, never the value. Without a keyring a sealed value is
+// rejected the same way.
+func WithKeyring(ring secret.Keyring) Option {
+	return func(o *options) { o.keyring = ring }
+}
+
+// WithRequireEncryption rejects a candidate whose etcd layer holds plain
+// text at a secret path (a `secret:"true"` field, or beneath one): every
+// such value must be sealed. Files and the environment are not checked.
+func WithRequireEncryption() Option {
+	return func(o *options) { o.requireSealed = true }
+}
+
+// leafPath returns the config path a leaf key is sealed under ("db/port" →
+// "db.port"), and false for a document key.
+func leafPath(rel string) (string, bool) {
+	if path.Ext(rel) != "" {
+		return "", false
+	}
+	return strings.ReplaceAll(rel, "/", "."), true
+}
+
+// open returns c with every sealed leaf value opened, and the keys whose
+// value could not be (they keep their sealed text). Without a keyring
+// nothing is opened.
+func (w *RawWriter) open(ctx context.Context, c Content) (Content, map[string]error) {
+	ring := w.opts.keyring
+	if ring == nil {
+		return c, nil
+	}
+	var out Content
+	var failed map[string]error
+	for k, v := range c {
+		p, leaf := leafPath(k)
+		if !leaf || !secret.IsSealed(v) {
+			continue
+		}
+		if out == nil {
+			out = make(Content, len(c))
+			for k2, v2 := range c {
+				out[k2] = v2
+			}
+		}
+		plain, err := secret.Open(ctx, ring, w.layout.Prefix(), p, v)
+		if err != nil {
+			if failed == nil {
+				failed = map[string]error{}
+			}
+			failed[k] = err
+			continue
+		}
+		out[k] = plain
+	}
+	if out == nil {
+		return c, nil
+	}
+	return out, failed
+}
+
+// unopenedError describes the keys that could not be opened, or is nil.
+func unopenedError(unopened map[string]error) error {
+	if len(unopened) == 0 {
+		return nil
+	}
+	keys := make([]string, 0, len(unopened))
+	for k := range unopened {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	errs := make([]error, len(keys))
+	for i, k := range keys {
+		errs[i] = unopened[k]
+	}
+	return errors.Join(errs...)
+}
+
+// sealContent returns c as it is to be stored: with a keyring, the value
+// of every secret leaf key sealed, except values that did not change,
+// which keep their stored form (unless reseal asks for everything under
+// the current key).
+func (w *RawWriter) sealContent(ctx context.Context, st *state, c Content, reseal bool) (Content, error) {
+	ring := w.opts.keyring
+	if ring == nil {
+		if reseal {
+			return nil, errors.New("config: re-sealing needs a keyring (WithWriterKeyring)")
+		}
+		return c, nil
+	}
+	current := ""
+	if reseal {
+		if len(st.unopened) > 0 {
+			return nil, fmt.Errorf("config: cannot re-seal values that do not open: %w", unopenedError(st.unopened))
+		}
+		id, _, err := ring.Current(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("config: keyring: %w", err)
+		}
+		current = id
+	}
+	secrets := w.secretsOf(st)
+	out := make(Content, len(c))
+	for k, v := range c {
+		out[k] = v
+		p, leaf := leafPath(k)
+		if !leaf || !keyIsSecret(secrets, k) {
+			continue
+		}
+		stored, had := st.content[k]
+		if had && st.plain[k] == v {
+			id, sealed := secret.KeyID(stored)
+			if !reseal || (sealed && id == current) {
+				out[k] = stored
+				continue
+			}
+		}
+		if _, failed := st.unopened[k]; failed && v == stored {
+			continue // left as it was: it cannot be read, so it is not re-sealed
+		}
+		sealed, err := secret.Seal(ctx, ring, w.layout.Prefix(), p, v)
+		if err != nil {
+			return nil, fmt.Errorf("config: seal %s: %w", p, err)
+		}
+		out[k] = sealed
+	}
+	return out, nil
+}
+
+// Rotate seals every secret value again under the keyring's current key, in
+// one release; values already sealed with it are left alone. Release
+// records keep the ciphertexts they hold: they open while their key stays
+// in the ring. It fails, writing nothing, when a stored value does not
+// open.
+func (w *RawWriter) Rotate(ctx context.Context, opts ...WriteOption) (*Release, error) {
+	opts = append([]WriteOption{Message("rotate secrets to the current key"), func(o *writeOptions) { o.reseal = true }}, opts...)
+	return w.write(ctx, func(st *state) (Content, error) { return st.plain, nil }, 0, opts)
+}
+
+// KeyUse counts the sealed values under the prefix by key id: in the data
+// keys, and in the retained release records and checkpoints (each old and
+// new value of a record counts).
+type KeyUse struct {
+	Data     map[string]int `json:"data"`
+	Releases map[string]int `json:"releases"`
+}
+
+// sealedIDs finds the key ids of sealed values in any text.
+var sealedIDs = regexp.MustCompile(regexp.QuoteMeta(secret.Prefix) + `([^:"\s]+):`)
+
+// KeyUse reports which keys the stored secret values are sealed with.
+func (w *RawWriter) KeyUse(ctx context.Context) (*KeyUse, error) {
+	ctx, cancel := context.WithTimeout(ctx, w.opts.timeout)
+	defer cancel()
+	resp, err := w.cli.Txn(ctx).Then(
+		clientv3.OpGet(w.layout.Data(), clientv3.WithPrefix()),
+		clientv3.OpGet(w.layout.Releases(), clientv3.WithPrefix()),
+		clientv3.OpGet(w.layout.Checkpoints(), clientv3.WithPrefix()),
+	).Commit()
+	if err != nil {
+		return nil, w.wrap("read "+w.layout.Prefix(), err)
+	}
+	u := &KeyUse{Data: map[string]int{}, Releases: map[string]int{}}
+	for _, kv := range resp.Responses[0].GetResponseRange().Kvs {
+		if id, ok := secret.KeyID(string(kv.Value)); ok {
+			u.Data[id]++
+		}
+	}
+	for _, r := range resp.Responses[1:] {
+		for _, kv := range r.GetResponseRange().Kvs {
+			for _, m := range sealedIDs.FindAllSubmatch(kv.Value, -1) {
+				u.Releases[string(m[1])]++
+			}
+		}
+	}
+	return u, nil
+}
+
+// openContent opens the sealed values of an etcd layer's content in place
+// (its tree is the content's own) and, with WithRequireEncryption, refuses
+// plain text at a secret path. Errors name the path and the key, never the
+// value.
+func (c *Config[T]) openContent(ctx context.Context, ct *providers.Content) error {
+	ring, prefix := c.opts.keyring, c.etcd.Layout().Prefix()
+	var errs []error
+	for p, key := range ct.Keys {
+		rel, ok := c.etcd.Layout().RelKey(key)
+		if !ok {
+			continue
+		}
+		v, _, _ := lookup(ct.Tree, p)
+		s, isString := v.(string)
+		leafP, leaf := leafPath(rel)
+		switch {
+		case isString && leaf && secret.IsSealed(s):
+			if ring == nil {
+				errs = append(errs, fmt.Errorf("%s (etcd key %s) is sealed, and the Config has no keyring (WithKeyring)", p, key))
+				continue
+			}
+			plain, err := secret.Open(ctx, ring, prefix, leafP, s)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("%s (etcd key %s): %w", p, key, err))
+				continue
+			}
+			setLeaf(ct.Tree, p, plain)
+		case c.opts.requireSealed && schema.HoldsSecret(c.b.secrets, p):
+			errs = append(errs, fmt.Errorf("%s (etcd key %s): plain text at a secret path (WithRequireEncryption)", p, key))
+		}
+	}
+	if len(errs) > 0 {
+		sort.Slice(errs, func(i, j int) bool { return errs[i].Error() < errs[j].Error() })
+		return fmt.Errorf("%w: %w", ErrInvalid, errors.Join(errs...))
+	}
+	return nil
+}
+
+// openChange opens the value of one changed leaf (a Change of the etcd
+// layer), as openContent does.
+func (c *Config[T]) openChange(ctx context.Context, ch *providers.Change) error {
+	if ch.Removed {
+		return nil
+	}
+	l := c.etcd.Layout()
+	rel, _ := l.RelKey(ch.Key)
+	leafP, leaf := leafPath(rel)
+	v, isString := ch.Value.(string)
+	switch {
+	case isString && leaf && secret.IsSealed(v):
+		if c.opts.keyring == nil {
+			return fmt.Errorf("%w: %s (etcd key %s) is sealed, and the Config has no keyring (WithKeyring)", ErrInvalid, ch.Path, ch.Key)
+		}
+		plain, err := secret.Open(ctx, c.opts.keyring, l.Prefix(), leafP, v)
+		if err != nil {
+			return fmt.Errorf("%w: %s (etcd key %s): %w", ErrInvalid, ch.Path, ch.Key, err)
+		}
+		ch.Value = plain
+	case c.opts.requireSealed && schema.HoldsSecret(c.b.secrets, ch.Path):
+		return fmt.Errorf("%w: %s (etcd key %s): plain text at a secret path (WithRequireEncryption)", ErrInvalid, ch.Path, ch.Key)
+	}
+	return nil
+}
+
+// loopCtx is the context of work the reload loop does: it ends with Close.
+// Before the loop starts (Load) there is none to end.
+func (c *Config[T]) loopCtx() context.Context {
+	if c.ctx == nil {
+		return context.Background()
+	}
+	return c.ctx
+}
