@@ -174,6 +174,9 @@ func (w *RawWriter) attempt(ctx context.Context, next func(*state) (Content, err
 	if err != nil {
 		return nil, err
 	}
+	if c, err = w.openGiven(ctx, st, c); err != nil {
+		return nil, err
+	}
 	newSchema := wo.schema != nil && !bytes.Equal(wo.schema, st.schema)
 	if wo.schema != nil {
 		st.schema = wo.schema // what the content must satisfy from this write on

@@ -91,6 +91,49 @@ func (w *RawWriter) open(ctx context.Context, c Content) (Content, map[string]er
 	return out, failed
 }
 
+// openGiven opens the sealed values a write was given (a rollout's
+// candidate, a document holding sealed text), so that it is validated on
+// plain values and sealed again when stored. A sealed value that does not
+// open is refused, unless it is the stored value, left as it was.
+func (w *RawWriter) openGiven(ctx context.Context, st *state, c Content) (Content, error) {
+	if w.opts.keyring == nil {
+		return c, nil
+	}
+	out, unopened := w.open(ctx, c)
+	for k := range unopened {
+		if c[k] == st.content[k] {
+			delete(unopened, k)
+		}
+	}
+	if err := unopenedError(unopened); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalid, err)
+	}
+	return out, nil
+}
+
+// Seal returns value as the writer stores it at data key key (relative to
+// P/data/): sealed when the key holds a secret path (the published schema's,
+// WithSecretPaths, or Writer[T]'s tags) and the writer has a keyring
+// (WithWriterKeyring), else value itself.
+func (w *RawWriter) Seal(ctx context.Context, key, value string) (string, error) {
+	p, leaf := leafPath(key)
+	if w.opts.keyring == nil || !leaf || secret.IsSealed(value) {
+		return value, nil
+	}
+	st := &state{}
+	if w.opts.schema == nil {
+		doc, err := w.Schema(ctx)
+		if err != nil && !errors.Is(err, ErrNotFound) {
+			return "", err
+		}
+		st.schema = doc
+	}
+	if !keyIsSecret(w.secretsOf(st), key) {
+		return value, nil
+	}
+	return secret.Seal(ctx, w.opts.keyring, w.layout.Prefix(), p, value)
+}
+
 // unopenedError describes the keys that could not be opened, or is nil.
 func unopenedError(unopened map[string]error) error {
 	if len(unopened) == 0 {

@@ -247,3 +247,58 @@ func TestRotation(t *testing.T) {
 		t.Fatal("the refused rollback wrote")
 	}
 }
+
+type Crew struct {
+	Users   []CrewUser            `koanf:"users"`
+	Tenants map[string]CrewTenant `koanf:"tenants"`
+}
+
+type CrewUser struct {
+	Name     string `koanf:"name"`
+	Password string `koanf:"password" secret:"true"`
+}
+
+type CrewTenant struct {
+	Token string `koanf:"token" secret:"true"`
+	Rate  int    `koanf:"rate"`
+}
+
+// TestSealedInsideContainers: secrets inside a list and a map are sealed
+// too (a list held as one leaf is sealed whole) and load as plain values.
+func TestSealedInsideContainers(t *testing.T) {
+	cli := client(t)
+	ctx := context.Background()
+	p := prefix(t)
+	ring := newRing(t, "k1", "k1")
+	w, err := config.NewWriter[Crew](cli, p, config.WithWriterKeyring(ring))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.Update(ctx, func(c *Crew) error {
+		c.Users = []CrewUser{{Name: "ann", Password: "pw-of-ann"}, {Name: "bob", Password: "pw-of-bob"}}
+		c.Tenants = map[string]CrewTenant{"acme": {Token: "tok-of-acme", Rate: 3}}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := cli.Get(ctx, p+"/", clientv3.WithPrefix())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, kv := range resp.Kvs {
+		for _, s := range []string{"pw-of-ann", "pw-of-bob", "tok-of-acme"} {
+			if bytes.Contains(kv.Value, []byte(s)) {
+				t.Fatalf("%s holds %s in plain text", kv.Key, s)
+			}
+		}
+	}
+	cfg, err := config.Load[Crew](ctx, config.WithEtcd(cli, p), config.WithKeyring(ring), config.WithRequireEncryption())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cfg.Close()
+	got := cfg.Get()
+	if len(got.Users) != 2 || got.Users[1].Password != "pw-of-bob" || got.Tenants["acme"].Token != "tok-of-acme" || got.Tenants["acme"].Rate != 3 {
+		t.Fatalf("loaded %+v", got)
+	}
+}

@@ -237,6 +237,14 @@ func plan(ctx context.Context, cli *clientv3.Client, prefix string, spec Spec, o
 	if len(changes) == 0 {
 		return nil, fmt.Errorf("rollout: %w: every key already holds its value", ErrNoChange)
 	}
+	for i, ch := range changes {
+		// Secret values are kept sealed in the record, as in data keys.
+		if !ch.Deleted {
+			if changes[i].Value, err = w.Seal(ctx, ch.Key, ch.Value); err != nil {
+				return nil, fmt.Errorf("rollout: %w", err)
+			}
+		}
+	}
 	id := spec.ID
 	if id == "" {
 		id = newID(version)
