@@ -13,6 +13,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/strataconf/strata/config"
+	"github.com/strataconf/strata/config/secret"
 	etcdprov "github.com/strataconf/strata/providers/etcd"
 )
 
@@ -21,6 +22,9 @@ type session struct {
 	cli    *clientv3.Client
 	layout etcdprov.Layout
 	a      *app
+	// ring is the keyring of --key-file, nil without one: the writers seal
+	// secret values with it and open what they read.
+	ring secret.Keyring
 }
 
 // endpointList splits --endpoints.
@@ -102,6 +106,10 @@ func (a *app) connect(ctx context.Context, needPrefix bool) (*session, error) {
 	if a.g.key != "" && a.g.cert == "" {
 		return nil, usagef("--key %s given without --cert: a client key needs its certificate (--cert or STRATA_CERT)", a.g.key)
 	}
+	ring, err := a.keyring()
+	if err != nil {
+		return nil, err
+	}
 	cli, err := etcdprov.NewClient(etcdprov.ClientConfig{
 		Endpoints:   eps,
 		DialTimeout: a.g.dialTimeout,
@@ -118,7 +126,11 @@ func (a *app) connect(ctx context.Context, needPrefix bool) (*session, error) {
 		cli.Close()
 		return nil, err
 	}
-	return &session{cli: cli, layout: etcdprov.NewLayout(a.g.prefix), a: a}, nil
+	s := &session{cli: cli, layout: etcdprov.NewLayout(a.g.prefix), a: a}
+	if ring != nil {
+		s.ring = ring
+	}
+	return s, nil
 }
 
 // checkReachable asks every endpoint for its status, in parallel, within
@@ -205,6 +217,9 @@ func (s *session) writer(schemaDoc []byte, noCheck bool) *config.RawWriter {
 	if noCheck {
 		opts = append(opts, config.WithoutSchemaCheck())
 	}
+	if s.ring != nil {
+		opts = append(opts, config.WithWriterKeyring(s.ring))
+	}
 	w, err := config.NewRawWriter(s.cli, s.layout.Prefix(), opts...)
 	if err != nil {
 		panic("strata: " + err.Error()) // connect checked the prefix
@@ -236,4 +251,20 @@ func (a *app) requestTimeout() time.Duration {
 		return noLimit
 	}
 	return a.g.commandTimeout
+}
+
+// keyring returns the keyring of --key-file, read once and checked before
+// anything is sent to etcd (a key file readable by group or others, or not
+// a key file, fails here rather than at the first secret); nil without
+// --key-file. Its errors never hold key material.
+func (a *app) keyring() (*secret.Ring, error) {
+	if a.g.keyFile == "" || a.ring != nil {
+		return a.ring, nil
+	}
+	r, err := secret.LoadKeyFile(a.g.keyFile)
+	if err != nil {
+		return nil, fmt.Errorf("--key-file: %w", err)
+	}
+	a.ring = r
+	return r, nil
 }

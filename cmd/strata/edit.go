@@ -75,7 +75,7 @@ func (a *app) edit(ctx context.Context, wf *writeFlags) error {
 		return err
 	}
 	defer s.close()
-	cur, err := a.readCurrent(rctx, s, wf.schema)
+	cur, err := a.readCurrent(rctx, s, wf.schema, false)
 	cancel()
 	if err != nil {
 		return err

@@ -2,16 +2,22 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"path"
+	"sort"
+	"strings"
 
 	"github.com/spf13/cobra"
 
 	"github.com/strataconf/strata/cmd/strata/internal/tree"
 	"github.com/strataconf/strata/config"
+	"github.com/strataconf/strata/config/secret"
 )
 
 func (a *app) getCommand() *cobra.Command {
 	var output, schemaFile string
+	var showSecrets bool
 	cmd := &cobra.Command{
 		Use:   "get [PATH]",
 		Short: "Print the configuration, or the value at one dotted path",
@@ -24,21 +30,31 @@ release version and etcd revision; JSON output is wrapped as
 Leaf keys hold text; where the schema (published, or --schema) gives a path
 a number, boolean, list or object type, the text is shown as that type, so
 that pushing the output of get changes nothing. Secret values are shown as
-******; pushing ****** back keeps the current secret.`,
+******; pushing ****** back keeps the current secret.
+
+--show-secrets prints secret values in clear. It needs --key-file (or
+STRATA_KEY_FILE): the values sealed with one of its keys are opened, and
+get fails, naming the path and the key id, when one does not open (its key
+is not in the file, or it was changed). Without --show-secrets the key file
+is not used by get.`,
 		Args: maxArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if output != "yaml" && output != "json" {
 				return usagef("-o %q: want yaml or json", output)
 			}
+			if showSecrets && a.g.keyFile == "" {
+				return usagef("--show-secrets needs --key-file FILE (or STRATA_KEY_FILE): the key file that opens the sealed secret values")
+			}
 			path := ""
 			if len(args) == 1 {
 				path = args[0]
 			}
-			return a.get(cmd.Context(), path, output, schemaFile)
+			return a.get(cmd.Context(), path, output, schemaFile, showSecrets)
 		},
 	}
 	cmd.Flags().StringVarP(&output, "output", "o", "yaml", "output format: yaml or json")
 	cmd.Flags().StringVar(&schemaFile, "schema", "", "render and mask by this JSON Schema file instead of the one published at P/meta/schema")
+	cmd.Flags().BoolVar(&showSecrets, "show-secrets", false, "print secret values in clear, opened with the keys of --key-file (required)")
 	return cmd
 }
 
@@ -52,11 +68,18 @@ type current struct {
 }
 
 // readCurrent reads the content, its schema and the tree get shows.
-func (a *app) readCurrent(ctx context.Context, s *session, schemaFile string) (*current, error) {
+// showSecrets leaves secret values unmasked; every sealed value must then
+// have been opened (s has a keyring).
+func (a *app) readCurrent(ctx context.Context, s *session, schemaFile string, showSecrets bool) (*current, error) {
 	w := s.writer(nil, false)
 	content, version, rev, err := w.Read(ctx)
 	if err != nil {
 		return nil, err
+	}
+	if showSecrets {
+		if err := checkOpened(ctx, s, content); err != nil {
+			return nil, err
+		}
 	}
 	si, err := loadSchema(ctx, w, schemaFile, s.layout.Schema())
 	if err != nil {
@@ -70,7 +93,10 @@ func (a *app) readCurrent(ctx context.Context, s *session, schemaFile string) (*
 	if err != nil {
 		return nil, err
 	}
-	shown := tree.MaskSecrets(types.Typed(tr, leafPaths), si.secrets)
+	shown := types.Typed(tr, leafPaths)
+	if !showSecrets {
+		shown = tree.MaskSecrets(shown, si.secrets)
+	}
 	return &current{content: content, version: version, revision: rev, schema: si, shown: shown}, nil
 }
 
@@ -83,7 +109,7 @@ func (c *current) yamlDocument() ([]byte, error) {
 	return append([]byte(fmt.Sprintf("# version %d, revision %d\n", c.version, c.revision)), body...), nil
 }
 
-func (a *app) get(ctx context.Context, path, output, schemaFile string) error {
+func (a *app) get(ctx context.Context, path, output, schemaFile string, showSecrets bool) error {
 	ctx, cancel := a.withTimeout(ctx)
 	defer cancel()
 	s, err := a.connect(ctx, true)
@@ -91,7 +117,12 @@ func (a *app) get(ctx context.Context, path, output, schemaFile string) error {
 		return err
 	}
 	defer s.close()
-	c, err := a.readCurrent(ctx, s, schemaFile)
+	if !showSecrets {
+		// Sealed values stay sealed: a value sealed at a path the schema
+		// no longer marks secret shows as its envelope, never in clear.
+		s.ring = nil
+	}
+	c, err := a.readCurrent(ctx, s, schemaFile, showSecrets)
 	if err != nil {
 		return err
 	}
@@ -129,4 +160,31 @@ func (a *app) get(ctx context.Context, path, output, schemaFile string) error {
 	}
 	_, err = a.stdout.Write(out)
 	return err
+}
+
+// checkOpened fails when a leaf value of content is still sealed: the
+// writer could not open it with the keyring of s. The error is the one
+// opening it gives (the path and the key id, never the value or a key).
+func checkOpened(ctx context.Context, s *session, content config.Content) error {
+	keys := make([]string, 0, len(content))
+	for k := range content {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var errs []error
+	for _, k := range keys {
+		v := content[k]
+		if !secret.IsSealed(v) || path.Ext(k) != "" { // documents are not sealed
+			continue
+		}
+		_, err := secret.Open(ctx, s.ring, s.layout.Prefix(), strings.ReplaceAll(k, "/", "."), v)
+		if err == nil {
+			err = errors.New("sealed value left unopened")
+		}
+		errs = append(errs, fmt.Errorf("etcd key %s: %w", s.layout.DataKey(k), err))
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("--show-secrets: cannot open every secret with --key-file %s: %w", s.a.g.keyFile, errors.Join(errs...))
+	}
+	return nil
 }

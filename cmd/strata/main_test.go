@@ -49,6 +49,8 @@ func TestScripts(t *testing.T) {
 			"cmpnorm":  cmdCmpnorm,
 			"globgrep": cmdGlobgrep,
 			"waitrun":  cmdWaitrun,
+			"filemode": cmdFilemode,
+			"dropkey":  cmdDropkey,
 		},
 	})
 }

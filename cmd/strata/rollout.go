@@ -253,6 +253,9 @@ func (a *app) rolloutStart(ctx context.Context, sf *startFlags) error {
 		}
 	}
 	opts := []config.RawWriterOption{config.WithWriteTimeout(a.requestTimeout())}
+	if s.ring != nil {
+		opts = append(opts, config.WithWriterKeyring(s.ring)) // the candidate's secrets sealed in the record
+	}
 	if sf.dryRun {
 		return a.rolloutPlan(ctx, s, spec, opts, si)
 	}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/strataconf/strata/config/secret"
 	etcdprov "github.com/strataconf/strata/providers/etcd"
 )
 
@@ -22,6 +23,7 @@ type app struct {
 	stderr io.Writer
 	g      globals
 	cmdCtx context.Context // the command's context, bounded by --command-timeout
+	ring   *secret.Ring    // the keyring of --key-file, once read (keyring)
 }
 
 // globals are the flags every command has.
@@ -35,6 +37,7 @@ type globals struct {
 	key            string
 	dialTimeout    time.Duration
 	commandTimeout time.Duration
+	keyFile        string // --key-file: the keys that seal secret values
 }
 
 // envFallbacks lists, per global flag, the environment variables read (in
@@ -52,6 +55,7 @@ var envFallbacks = []struct {
 	{"key", []string{"STRATA_KEY"}},
 	{"dial-timeout", []string{"STRATA_DIAL_TIMEOUT"}},
 	{"command-timeout", []string{"STRATA_COMMAND_TIMEOUT"}},
+	{"key-file", []string{"STRATA_KEY_FILE"}},
 }
 
 const rootLong = `strata reads, checks and changes the configuration that Strata applications
@@ -66,12 +70,18 @@ load from etcd, under one key prefix P:
 Every write is one compare-and-swap transaction that is checked against the
 schema published at P/meta/schema (or --schema FILE) and recorded as a new
 release. Values of fields the schema marks secret ("x-secret" or
-"writeOnly") are shown as ****** everywhere.
+"writeOnly") are shown as ****** everywhere. With --key-file, the writes
+seal them (AES-256-GCM) in the data keys and the release records, so that
+etcd holds only envelopes (strata:enc:v1:<key-id>:...); strata secrets
+keygen makes a key file, get --show-secrets opens the values, and strata
+secrets rotate re-seals them under a new key. strata roles create makes
+least-privilege etcd roles for applications, operators and auditors.
 
 Global flags fall back to environment variables: --endpoints to
 STRATA_ENDPOINTS then ETCDCTL_ENDPOINTS, and every other --flag-name to
 STRATA_FLAG_NAME (STRATA_PREFIX, STRATA_USER, STRATA_PASSWORD, STRATA_CACERT,
-STRATA_CERT, STRATA_KEY, STRATA_DIAL_TIMEOUT, STRATA_COMMAND_TIMEOUT).
+STRATA_CERT, STRATA_KEY, STRATA_DIAL_TIMEOUT, STRATA_COMMAND_TIMEOUT,
+STRATA_KEY_FILE).
 Colours are used only on a terminal and never when NO_COLOR is set to a
 non-empty value. --command-timeout 0 means no limit.
 
@@ -145,6 +155,7 @@ func (a *app) rootCommand() *cobra.Command {
 	f.StringVar(&a.g.key, "key", "", "client key for TLS (PEM file)")
 	f.DurationVar(&a.g.dialTimeout, "dial-timeout", 2*time.Second, "fail when no endpoint answers within this time")
 	f.DurationVar(&a.g.commandTimeout, "command-timeout", 10*time.Second, "bound the etcd requests of one command (0: no limit)")
+	f.StringVar(&a.g.keyFile, "key-file", "", "key file (strata secrets keygen) whose keys seal secret values on write and open them (get --show-secrets); not the TLS --key")
 
 	get, set, del := a.getCommand(), a.setCommand(), a.deleteCommand()
 	get.Args = withPath(get.Args, true) // get "" is the whole tree, as get
@@ -164,6 +175,8 @@ func (a *app) rootCommand() *cobra.Command {
 		a.schemaCommand(),
 		a.statusCommand(),
 		a.rolloutCommand(),
+		a.secretsCommand(),
+		a.rolesCommand(),
 		a.versionCommand(),
 	)
 	for _, c := range root.Commands() {
