@@ -195,7 +195,7 @@ func (w *RawWriter) sealContent(ctx context.Context, st *state, c Content, resea
 		}
 		sealed, err := secret.Seal(ctx, ring, w.layout.Prefix(), p, v)
 		if err != nil {
-			return nil, fmt.Errorf("config: seal %s: %w", p, err)
+			return nil, fmt.Errorf("config: %w", err)
 		}
 		out[k] = sealed
 	}
