@@ -177,6 +177,7 @@ func (a *app) rootCommand() *cobra.Command {
 		a.rolloutCommand(),
 		a.secretsCommand(),
 		a.rolesCommand(),
+		a.serveCommand(),
 		a.versionCommand(),
 	)
 	for _, c := range root.Commands() {

@@ -1,0 +1,37 @@
+// Package console is the web console of `strata serve` (issue 15): server-
+// rendered pages (html/template, CSS and a small live-update script
+// embedded with embed; no build step) over the same library the CLI uses.
+//
+// Status (keep this note current for the next session):
+//
+//   - Done: Server (an http.Handler) with pages per prefix: Configuration
+//     (tree, schema types and descriptions, secrets and unknown keys as
+//     ******; edit/add/delete a leaf with a dry-run diff before saving;
+//     saves expect the revision the page was loaded at, a stale page gets
+//     a conflict message and a fresh diff; schema violations next to the
+//     field), Push (paste or upload YAML/JSON/TOML: validate, diff, push),
+//     History (releases with author, message, time, changes; diff of two
+//     releases; rollback with a confirmation step), Instances ("N of M run
+//     the current version"), Rollout (rollout.Status; start, promote, abort,
+//     pause, resume). Live updates by server-sent events, one etcd watch per
+//     prefix shared by every browser (events carry only a revision).
+//     Authentication: etcd users when etcd auth is on (each session acts
+//     with its own client, so etcd RBAC decides), else bearer tokens
+//     (constant-time compare) on the login form or as Authorization: Bearer;
+//     --insecure-no-auth only on loopback. Sessions: random ids in HttpOnly,
+//     SameSite=Strict cookies (Secure under TLS), server-side store with
+//     expiry; a per-session CSRF token checked on every POST, and the Origin
+//     header checked when sent. Strict CSP, nosniff, no-referrer,
+//     frame-ancestors 'none'. --read-only. Previewed writes are kept
+//     server-side (a pending id), so values never travel back to the
+//     browser. Every write carries the user as author (etcd user name, or
+//     "token:<first 6 hex of sha256(token)>").
+//   - Copied from cmd/strata (package main cannot be imported):
+//     hideUnknown/unknownIn (push.go), invalidOf (push.go), yamlDocuments
+//     and unwrapEnvelope (source.go). The tree rendering and masking come
+//     from cmd/strata/internal/tree, shared as is.
+//   - Not done: login CSRF (the login form has no pre-session token; the
+//     Origin check and SameSite cookies limit it); a rollout "dry run"
+//     showing each step's canaries; prefix discovery under --root happens
+//     once at start-up only.
+package console
