@@ -53,7 +53,7 @@ func (b *base) fill(s *Server, r *http.Request, page, prefix string) {
 }
 
 var funcs = template.FuncMap{
-	"q": url.QueryEscape,
+	"q":    url.QueryEscape,
 	"time": fmtTime,
 	"kindMark": func(k config.ChangeKind) string {
 		switch k {
