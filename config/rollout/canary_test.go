@@ -175,7 +175,7 @@ func TestCanariesFollowTheSteps(t *testing.T) {
 	if len(prev) != 10 {
 		t.Fatalf("at 100%% the ten matching instances are canaries: %v", prev)
 	}
-	waitFor(t, 3*bake, "promotion", func() bool { return get(t, cli, p).State == rollout.Promoted })
+	waitFor(t, 3*bake+20*time.Second, "promotion", func() bool { return get(t, cli, p).State == rollout.Promoted })
 	waitFor(t, 5*time.Second, "everyone on the promoted content", func() bool {
 		for _, m := range fl {
 			if m.cfg.Get().Port != 8080 {

@@ -124,7 +124,7 @@ func TestControllerAdvancesAndPromotes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 5*time.Second, "promotion", func() bool { return get(t, cli, p).State == rollout.Promoted })
+	waitFor(t, 20*time.Second, "promotion", func() bool { return get(t, cli, p).State == rollout.Promoted })
 	rec.stop()
 	recs := rec.all()
 	checkSteps(t, recs)

@@ -68,7 +68,7 @@ func TestControllerFailover(t *testing.T) {
 			if got := get(t, cli, p); got.Step != 0 || got.State != rollout.Running || !got.StepStarted.Equal(r.StepStarted) {
 				t.Fatalf("after the takeover (%s): %+v", took, got)
 			}
-			waitFor(t, 3*bake, "promotion", func() bool { return get(t, cli, p).State == rollout.Promoted })
+			waitFor(t, 3*bake+20*time.Second, "promotion", func() bool { return get(t, cli, p).State == rollout.Promoted })
 			rec.stop()
 			recs := rec.all()
 			checkSteps(t, recs)
