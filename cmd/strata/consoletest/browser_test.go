@@ -134,9 +134,15 @@ func TestConsoleInBrowser(t *testing.T) {
 	}
 	run := func(bctx context.Context, what string, actions ...chromedp.Action[chromedp.Void]) {
 		t.Helper()
-		if err := chromedp.Do(bctx, actions...); err != nil {
-			body, _ := chromedp.Run(bctx, chromedp.Text(chromedp.CSS("body")))
-			t.Fatalf("%s: %v\npage:\n%s", what, err, body)
+		sctx, cancel := context.WithTimeout(bctx, 30*time.Second)
+		defer cancel()
+		for i, act := range actions {
+			if err := chromedp.Do(sctx, act); err != nil {
+				pctx, pcancel := context.WithTimeout(bctx, 5*time.Second)
+				body, _ := chromedp.Run(pctx, chromedp.Text(chromedp.CSS("body")))
+				pcancel()
+				t.Fatalf("%s: step %d of %d: %v\npage:\n%s", what, i+1, len(actions), err, body)
+			}
 		}
 	}
 	etcdValue := func(key string) string {
@@ -166,6 +172,12 @@ func TestConsoleInBrowser(t *testing.T) {
 			chromedp.SendKeys(chromedp.ID("token"), token),
 			chromedp.Click(chromedp.ID("login")),
 			chromedp.WaitVisible(chromedp.ID("tree")))
+	}
+
+	// Start the browser on its own context (the first run allocates it;
+	// the per-step timeouts of run must not own it).
+	if err := chromedp.Do(a, chromedp.Navigate("about:blank")); err != nil {
+		t.Fatal(err)
 	}
 
 	// Log in; the configuration.
@@ -225,6 +237,9 @@ func TestConsoleInBrowser(t *testing.T) {
 		chromedp.WaitVisible(chromedp.ID("save")))
 	b, cancelB := chromedp.NewContext(a, chromedp.WithNewBrowserContext())
 	defer cancelB()
+	if err := chromedp.Do(b, chromedp.Navigate("about:blank")); err != nil {
+		t.Fatal(err)
+	}
 	login(b)
 	run(b, "second browser writes",
 		chromedp.Navigate(ts.URL+"/edit?path=db.pool"),

@@ -345,7 +345,7 @@ func TestPages(t *testing.T) {
 		t.Fatal(err)
 	}
 	resp.Body.Close()
-	for h, want := range map[string]string{"Content-Security-Policy": "default-src 'self'", "X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer"} {
+	for h, want := range map[string]string{"Content-Security-Policy": "default-src 'self'", "X-Content-Type-Options": "nosniff", "Referrer-Policy": "same-origin"} {
 		if !strings.Contains(resp.Header.Get(h), want) {
 			t.Errorf("%s: %q", h, resp.Header.Get(h))
 		}

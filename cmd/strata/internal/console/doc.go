@@ -22,7 +22,7 @@
 //     SameSite=Strict cookies (Secure under TLS), server-side store with
 //     expiry; a per-session CSRF token checked on every POST, and the Origin
 //     header checked when sent. Strict CSP, nosniff, no-referrer,
-//     frame-ancestors 'none'. --read-only. Previewed writes are kept
+//     frame-ancestors 'none', Referrer-Policy same-origin. --read-only. Previewed writes are kept
 //     server-side (a pending id), so values never travel back to the
 //     browser. Every write carries the user as author (etcd user name, or
 //     "token:<first 6 hex of sha256(token)>").
