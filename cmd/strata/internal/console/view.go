@@ -407,7 +407,7 @@ func conflictMessage(err error) (string, bool) {
 	}
 	msg := fmt.Sprintf("Conflict: the configuration changed since this page was loaded (you had version %d, it is now version %d). Nothing was written. Review the fresh diff below and save again if it is still what you want.", ce.Expected, ce.Current)
 	if ce.Reason != "" {
-		msg += " (" + ce.Reason + ")"
+		msg = fmt.Sprintf("Conflict: the configuration changed since this page was loaded (%s; it is now version %d). Nothing was written. Review the fresh diff below and save again if it is still what you want.", ce.Reason, ce.Current)
 	}
 	return msg, true
 }
