@@ -30,7 +30,16 @@
 //     hideUnknown/unknownIn (push.go), invalidOf (push.go), yamlDocuments
 //     and unwrapEnvelope (source.go). The tree rendering and masking come
 //     from cmd/strata/internal/tree, shared as is.
-//   - Not done: login CSRF (the login form has no pre-session token; the
+//   - Tested: console_test.go (httptest against embedded etcd, -race):
+//     every page, edit/add/delete/push/rollback/rollout flows, refusals (no
+//     auth, wrong token, missing/wrong CSRF, cross-origin, read-only, etcd
+//     permission denied for a read-only etcd role, stale page, invalid
+//     value) and no secret value in any HTML, JSON or SSE body;
+//     cmd/strata/serve_test.go (flags, --root, bearer); the browser flow in
+//     cmd/strata/consoletest (chromedp, headless Chromium), which writes
+//     docs/console-*.png.
+//   - Not done: the README section (configuration.png and conflict.png are
+//     the two screenshots meant for it); login CSRF (the login form has no pre-session token; the
 //     Origin check and SameSite cookies limit it); a rollout "dry run"
 //     showing each step's canaries; prefix discovery under --root happens
 //     once at start-up only.
