@@ -21,7 +21,7 @@
 //     --insecure-no-auth only on loopback. Sessions: random ids in HttpOnly,
 //     SameSite=Strict cookies (Secure under TLS), server-side store with
 //     expiry; a per-session CSRF token checked on every POST, and the Origin
-//     header checked when sent. Strict CSP, nosniff, no-referrer,
+//     header checked when sent. Strict CSP, nosniff,
 //     frame-ancestors 'none', Referrer-Policy same-origin. --read-only. Previewed writes are kept
 //     server-side (a pending id), so values never travel back to the
 //     browser. Every write carries the user as author (etcd user name, or
@@ -38,8 +38,8 @@
 //     cmd/strata/serve_test.go (flags, --root, bearer); the browser flow in
 //     cmd/strata/consoletest (chromedp, headless Chromium), which writes
 //     docs/console-*.png.
-//   - Not done: the README section (configuration.png and conflict.png are
-//     the two screenshots meant for it); login CSRF (the login form has no pre-session token; the
+//   - README: "Web console", with configuration.png and conflict.png.
+//   - Not done: login CSRF (the login form has no pre-session token; the
 //     Origin check and SameSite cookies limit it); a rollout "dry run"
 //     showing each step's canaries; prefix discovery under --root happens
 //     once at start-up only.
