@@ -5,13 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"maps"
-	"path/filepath"
 	"strings"
 
 	"github.com/spf13/cobra"
 
 	"github.com/strataconf/strata/cmd/strata/internal/tree"
-	"github.com/strataconf/strata/codec"
 	"github.com/strataconf/strata/config"
 	etcdprov "github.com/strataconf/strata/providers/etcd"
 	"github.com/strataconf/strata/schema"
@@ -245,7 +243,7 @@ func hideUnknown(lines []diffLine, schemaDoc []byte) []diffLine {
 	}
 	out := make([]diffLine, len(lines))
 	for i, l := range lines {
-		if unknownIn(sch, l.path, l.old) || unknownIn(sch, l.path, l.new) {
+		if tree.UnknownIn(sch, l.path, l.old) || tree.UnknownIn(sch, l.path, l.new) {
 			if l.old != "" {
 				l.old = tree.Mask
 			}
@@ -256,29 +254,6 @@ func hideUnknown(lines []diffLine, schemaDoc []byte) []diffLine {
 		out[i] = l
 	}
 	return out
-}
-
-// unknownIn reports whether the leaf at path, or the document key path
-// holding text, is or holds a key the schema does not allow.
-func unknownIn(sch *schema.Schema, path, text string) bool {
-	c, isDoc := codec.ForPath(path)
-	if !isDoc {
-		return sch.Unknown(path)
-	}
-	if text == "" {
-		return false
-	}
-	doc, err := c.Unmarshal([]byte(text))
-	if err != nil {
-		return false
-	}
-	mount := strings.ReplaceAll(strings.TrimSuffix(path, filepath.Ext(path)), "/", ".")
-	for p := range tree.Flatten(doc) {
-		if sch.Unknown(strings.TrimPrefix(mount+"."+p, ".")) {
-			return true
-		}
-	}
-	return false
 }
 
 // masksSecret reports whether doc gives a secret path as the mask.

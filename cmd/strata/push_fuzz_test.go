@@ -117,7 +117,7 @@ func FuzzPushRoundTrip(f *testing.F) {
 			if err != nil {
 				t.Fatalf("get -o %s output does not parse: %v\n%s", name, err, out)
 			}
-			next, err := tree.Build(layout, unwrapEnvelope(again), content, secrets)
+			next, err := tree.Build(layout, tree.Unwrap(again), content, secrets)
 			if err != nil {
 				t.Fatalf("get -o %s output pushed back: %v\n%s", name, err, out)
 			}

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -11,8 +10,8 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
-	"go.yaml.in/yaml/v3"
 
+	"github.com/strataconf/strata/cmd/strata/internal/tree"
 	"github.com/strataconf/strata/codec"
 	"github.com/strataconf/strata/config"
 	"github.com/strataconf/strata/schema"
@@ -106,7 +105,7 @@ func (d *docFlags) read(stdin io.Reader) (map[string]any, error) {
 		return nil, err
 	}
 	if c == codec.YAML {
-		if n := yamlDocuments(b); n > 1 {
+		if n := tree.YAMLDocuments(b); n > 1 {
 			return nil, fmt.Errorf("%s holds %d YAML documents (separated by ---): give one document", name, n)
 		}
 	}
@@ -114,50 +113,11 @@ func (d *docFlags) read(stdin io.Reader) (map[string]any, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
-	doc = unwrapEnvelope(doc)
+	doc = tree.Unwrap(doc)
 	if len(doc) == 0 && !d.allowEmpty {
 		return nil, fmt.Errorf("%s is empty (no keys, null, or only comments): as the whole configuration it would delete every key under P/data; give --allow-empty to mean that", name)
 	}
 	return doc, nil
-}
-
-// yamlDocuments counts the documents of a YAML stream, 0 when it does not
-// parse (the parser then says why).
-func yamlDocuments(b []byte) int {
-	dec := yaml.NewDecoder(bytes.NewReader(b))
-	n := 0
-	for {
-		var node yaml.Node
-		if err := dec.Decode(&node); err != nil {
-			if errors.Is(err, io.EOF) {
-				return n
-			}
-			return 0
-		}
-		n++
-	}
-}
-
-// unwrapEnvelope returns the config of get's JSON output, or doc itself.
-func unwrapEnvelope(doc map[string]any) map[string]any {
-	if len(doc) != 3 {
-		return doc
-	}
-	cfg, ok := doc["config"].(map[string]any)
-	_, hasVersion := doc["version"]
-	_, hasRevision := doc["revision"]
-	if !ok || !hasVersion || !hasRevision || !isNumber(doc["version"]) || !isNumber(doc["revision"]) {
-		return doc
-	}
-	return cfg
-}
-
-func isNumber(v any) bool {
-	switch v.(type) {
-	case int, int64, uint64, float64:
-		return true
-	}
-	return false
 }
 
 // writeFlags are the options of every write.

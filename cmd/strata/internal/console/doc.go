@@ -26,10 +26,9 @@
 //     server-side (a pending id), so values never travel back to the
 //     browser. Every write carries the user as author (etcd user name, or
 //     "token:<first 6 hex of sha256(token)>").
-//   - Copied from cmd/strata (package main cannot be imported):
-//     hideUnknown/unknownIn (push.go), invalidOf (push.go), yamlDocuments
-//     and unwrapEnvelope (source.go). The tree rendering and masking come
-//     from cmd/strata/internal/tree, shared as is.
+//   - Shared with the CLI through cmd/strata/internal/tree: the tree
+//     rendering and masking, YAMLDocuments, Unwrap (get's JSON envelope)
+//     and UnknownIn. invalidOf is a shorter copy of the CLI's (push.go).
 //   - Tested: console_test.go (httptest against embedded etcd, -race):
 //     every page, edit/add/delete/push/rollback/rollout flows, refusals (no
 //     auth, wrong token, missing/wrong CSRF, cross-origin, read-only, etcd

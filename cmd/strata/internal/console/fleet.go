@@ -130,7 +130,7 @@ func (s *Server) renderRollout(w http.ResponseWriter, r *http.Request, prefix st
 			for _, c := range rep.Rollout.Changes {
 				p := tree.KeyPath(c.Key)
 				val := c.Value
-				if !c.Deleted && (si.hidden(p) || unknownIn(si.sch, p, val) && si.sch != nil) {
+				if !c.Deleted && (si.hidden(p) || tree.UnknownIn(si.sch, p, val) && si.sch != nil) {
 					val = tree.Mask
 				}
 				v.Changes = append(v.Changes, rolloutChange{Path: p, Value: val, Deleted: c.Deleted})

@@ -1,7 +1,6 @@
 package console
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -12,8 +11,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-
-	"go.yaml.in/yaml/v3"
 
 	"github.com/strataconf/strata/cmd/strata/internal/tree"
 	"github.com/strataconf/strata/codec"
@@ -466,7 +463,7 @@ func (s *Server) pushPost(w http.ResponseWriter, r *http.Request) {
 		s.render(w, r, http.StatusBadRequest, "push", v)
 		return
 	}
-	if c == codec.YAML && yamlDocuments([]byte(text)) > 1 {
+	if c == codec.YAML && tree.YAMLDocuments([]byte(text)) > 1 {
 		v.Errors = []string{"the document holds several YAML documents (separated by ---): give one"}
 		s.render(w, r, http.StatusBadRequest, "push", v)
 		return
@@ -477,7 +474,7 @@ func (s *Server) pushPost(w http.ResponseWriter, r *http.Request) {
 		s.render(w, r, http.StatusBadRequest, "push", v)
 		return
 	}
-	doc = unwrapEnvelope(doc)
+	doc = tree.Unwrap(doc)
 	if len(doc) == 0 {
 		v.Errors = []string{"the document is empty: as the whole configuration it would delete every key (use the CLI with --allow-empty to mean that)"}
 		s.render(w, r, http.StatusBadRequest, "push", v)
@@ -537,44 +534,4 @@ func (s *Server) pushPreview(w http.ResponseWriter, r *http.Request, p *pending,
 		v.Pending = sessionOf(r).put(p)
 	}
 	s.render(w, r, status, "push", v)
-}
-
-// yamlDocuments counts the documents of a YAML stream (copied from
-// cmd/strata source.go).
-func yamlDocuments(b []byte) int {
-	dec := yaml.NewDecoder(bytes.NewReader(b))
-	n := 0
-	for {
-		var node yaml.Node
-		if err := dec.Decode(&node); err != nil {
-			if errors.Is(err, io.EOF) {
-				return n
-			}
-			return 0
-		}
-		n++
-	}
-}
-
-// unwrapEnvelope returns the config of `strata get -o json` output, or doc
-// itself (copied from cmd/strata source.go).
-func unwrapEnvelope(doc map[string]any) map[string]any {
-	if len(doc) != 3 {
-		return doc
-	}
-	cfg, ok := doc["config"].(map[string]any)
-	_, hasVersion := doc["version"]
-	_, hasRevision := doc["revision"]
-	if !ok || !hasVersion || !hasRevision || !isNumber(doc["version"]) || !isNumber(doc["revision"]) {
-		return doc
-	}
-	return cfg
-}
-
-func isNumber(v any) bool {
-	switch v.(type) {
-	case int, int64, uint64, float64:
-		return true
-	}
-	return false
 }

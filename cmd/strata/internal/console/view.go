@@ -9,14 +9,12 @@ import (
 	"html/template"
 	"net/http"
 	"net/url"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/strataconf/strata/cmd/strata/internal/tree"
-	"github.com/strataconf/strata/codec"
 	"github.com/strataconf/strata/config"
 	"github.com/strataconf/strata/config/rollout"
 	etcdprov "github.com/strataconf/strata/providers/etcd"
@@ -187,14 +185,14 @@ func (si *schemaInfo) hidden(path string) bool {
 	return si.sch != nil && si.sch.Unknown(path)
 }
 
-// hideChange masks a diff line as the CLI's diff does (copied from
-// cmd/strata push.go hideUnknown/unknownIn: values at unknown keys, and
-// documents holding one, are masked; secrets are masked by the writer).
+// hideChange masks a diff line as the CLI's diff does (tree.UnknownIn:
+// values at unknown keys, and documents holding one, are masked; secrets
+// are masked by the writer).
 func (si *schemaInfo) hideChange(path, old, new string) (string, string) {
 	if si.sch == nil {
 		return old, new
 	}
-	if unknownIn(si.sch, path, old) || unknownIn(si.sch, path, new) || si.hidden(path) {
+	if tree.UnknownIn(si.sch, path, old) || tree.UnknownIn(si.sch, path, new) || si.hidden(path) {
 		if old != "" {
 			old = tree.Mask
 		}
@@ -203,27 +201,6 @@ func (si *schemaInfo) hideChange(path, old, new string) (string, string) {
 		}
 	}
 	return old, new
-}
-
-func unknownIn(sch *schema.Schema, path, text string) bool {
-	c, isDoc := codec.ForPath(path)
-	if !isDoc {
-		return sch.Unknown(path)
-	}
-	if text == "" {
-		return false
-	}
-	doc, err := c.Unmarshal([]byte(text))
-	if err != nil {
-		return true // cannot tell: hide
-	}
-	mount := strings.ReplaceAll(strings.TrimSuffix(path, filepath.Ext(path)), "/", ".")
-	for p := range tree.Flatten(doc) {
-		if sch.Unknown(strings.TrimPrefix(mount+"."+p, ".")) {
-			return true
-		}
-	}
-	return false
 }
 
 // describe returns the schema's description of path (following local
