@@ -81,11 +81,14 @@ func changesMatchAFreshLoad(t *testing.T, seed uint64) {
 		"flags/a": {"true", "false"}, "flags/fromfile": {"false", "true"}, "limits/base": {"2", "5"},
 		"limits/k03": {"0", "8"}, "limits/new": {"4"}, "tenants/acme/rate": {"1", "6"},
 		"tenants/beta/rate": {"2"}, "tenants/acme/token": {"tok-1", "tok-2"}, "unknownkey": {"u"},
+		// Keys that change the shape of the tree: a leaf above others
+		// (JSON text) and a document.
+		"replica": {`{"host":"rj","min":1}`}, "flags.yaml": {"a: true\n", "z: false\nfromfile: false\n"},
 	}
 	keys := slices.Sorted(maps.Keys(valid))
 	invalid := []string{"-1", "x", "", "oops"}
 	value := func(key string) string {
-		if rng.IntN(10) == 0 {
+		if rng.IntN(10) == 0 && key != "flags.yaml" { // a document that does not parse is a source error, not a rejection
 			return invalid[rng.IntN(len(invalid))]
 		}
 		return valid[key][rng.IntN(len(valid[key]))]
