@@ -175,7 +175,7 @@ func (c *Config[T]) etcdContent(rev int64) (*providers.Content, error) {
 	}
 	ct, err := (&etcdprov.Data{Revision: rev, KVs: kvs}).Content(l)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%w: %w", ErrSource, err) // a document that does not parse
 	}
 	ct.Raw = nil // c.etcdRaw is the loop's own
 	ct = c.b.canonical(ct)

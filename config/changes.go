@@ -3,6 +3,7 @@ package config
 import (
 	"maps"
 	"reflect"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -26,6 +27,12 @@ import (
 func (c *Config[T]) applyChanges(li int, ct *providers.Content, old *Snapshot[T]) (*Snapshot[T], []string, error) {
 	l := &c.layers[li]
 	if li == c.etcdIdx {
+		if c.etcdOdd < 0 && !slices.ContainsFunc(ct.Changes, func(ch providers.Change) bool { return ch.Path == "" }) {
+			// Counted on the keys before these changes: a change that
+			// removes the last leaf beneath a leaf key makes that key
+			// count no more, but the tree must then be rebuilt.
+			c.etcdOdd = oddKeys(c.etcd.Layout(), c.etcdRaw)
+		}
 		for _, ch := range ct.Changes {
 			if ch.Removed {
 				delete(c.etcdRaw, ch.Key)
@@ -39,18 +46,21 @@ func (c *Config[T]) applyChanges(li int, ct *providers.Content, old *Snapshot[T]
 			}
 		}
 	}
-	inPlace := li == c.etcdIdx && c.canary.overlay == nil
+	inPlace := li == c.etcdIdx && c.canary.overlay == nil && c.etcdOdd == 0 && alone(ct.Changes, l.content.Tree)
 	for _, ch := range ct.Changes {
 		inPlace = inPlace && patchablePath(c.b.typ, l.content.Tree, ch.Path)
 	}
 	if !inPlace {
+		if li == c.etcdIdx {
+			c.etcdOdd = -1
+		}
 		// Keys that are not spelled as their fields, or a rollout's
 		// candidate laid over them: build the layer anew.
 		full, err := c.etcdContent(ct.Revision)
 		if err != nil {
 			return nil, nil, err
 		}
-		l.content = full
+		l.content, l.snapshot = full, false
 		return c.full(old)
 	}
 	l.content = &providers.Content{Tree: l.content.Tree, Keys: l.content.Keys, Revision: ct.Revision}
@@ -144,6 +154,33 @@ func (c *Config[T]) patched(li int, ct *providers.Content, old *Snapshot[T]) (*S
 	c.patchV = v
 	return &Snapshot[T]{Value: v, Revision: ct.Revision, Origins: origins, Unknown: old.Unknown, Time: time.Now(),
 		values: old.values.with(changed), secrets: c.b.secrets}, paths, true
+}
+
+// alone reports whether changes to plain leaf keys can be applied to a
+// layer's tree one by one, with the result a rebuild from the keys gives:
+// each is a plain leaf (Path set), sets or removes a leaf value (not a
+// subtree, nor beneath a leaf), and no two are on the same path or one
+// above the other.
+func alone(changes []providers.Change, tree map[string]any) bool {
+	paths := make(map[string]bool, len(changes))
+	for _, ch := range changes {
+		if ch.Path == "" || paths[ch.Path] {
+			return false
+		}
+		paths[ch.Path] = true
+	}
+	for _, ch := range changes {
+		for q := parentPath(ch.Path); q != ""; q = parentPath(q) {
+			if paths[q] {
+				return false
+			}
+		}
+		v, found, blocked := lookup(tree, ch.Path)
+		if _, isMap := v.(map[string]any); blocked || isMap || (ch.Removed && !found) {
+			return false
+		}
+	}
+	return true
 }
 
 // patchablePath reports whether the leaf at path can be set or removed in

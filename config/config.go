@@ -40,6 +40,7 @@ type Config[T any] struct {
 	etcdSrc *etcdSource        // the etcd layer's source; nil without
 	etcdIdx int                // index of the etcd layer in layers; -1 without
 	etcdRaw map[string][]byte  // the etcd layer's keys and values; owned by the reload loop
+	etcdOdd int                // keys of etcdRaw that keep changes from being applied alone (oddKeys), -1 until counted; owned by the reload loop
 	inSync  bool               // the snapshot is built from what the layers hold; owned by the reload loop
 	patcher codec.Patcher      // copies of the snapshot's large maps for the next change; owned by the reload loop
 	patchV  *T                 // the value the last change patched, until the loop settles patcher
@@ -142,6 +143,7 @@ func Load[T any](ctx context.Context, opts ...Option) (*Config[T], error) {
 		// the etcd watcher copies them before it sends anything, and the
 		// status goroutine gets its own copy.
 		c.etcdRaw = first.KVs
+		c.etcdOdd = -1 // counted at the first change
 		c.version.Store(first.Version)
 		c.degraded.Store(c.etcdSrc.fromSnapshot)
 		c.statusCh = make(chan status, 1)

@@ -94,10 +94,10 @@ func (s *etcdSource) read(ctx context.Context) (d *etcdprov.Data, fromSnapshot b
 // from the snapshot file it first reads etcd until it answers and hands
 // that content over as one change, then watches from there.
 //
-// A revision that only sets or removes plain leaf keys (no document keys in
-// the prefix, no leaf key above or below another) is handed over as
-// Changes; any other, and every one after a content that could not be read,
-// as the whole content.
+// Every revision is handed over as Changes, one per key, with the path of
+// each plain leaf key; the reload loop keeps the keys (Config.etcdRaw) and
+// decides whether the changes can be applied alone. A re-read after
+// compaction is handed over whole, as a Resync.
 func (s *etcdSource) Watch(ctx context.Context, fn func(*providers.Content, error)) error {
 	l := s.p.Layout()
 	from := s.first
@@ -115,116 +115,52 @@ func (s *etcdSource) Watch(ctx context.Context, fn func(*providers.Content, erro
 			}
 		}
 	}
-	kvs := maps.Clone(from.KVs)
-	if kvs == nil {
-		kvs = make(map[string][]byte)
-	}
-	sh := newShape(l, kvs)
-	_, err := from.Content(l)
-	synced := err == nil // the last content handed over was read whole
 	return s.p.Watch(ctx, from, func(u etcdprov.Update) {
-		if u.Resync == nil && synced {
-			if changes, ok := sh.apply(l, u.Events); ok {
-				for _, ev := range u.Events {
-					if ev.Deleted {
-						delete(kvs, ev.Key)
-					} else {
-						kvs[ev.Key] = ev.Value
-					}
-				}
-				fn(&providers.Content{Revision: u.Revision, Changes: changes}, nil)
-				return
-			}
-		}
 		if u.Resync != nil {
-			kvs = maps.Clone(u.Resync.KVs)
-		} else {
-			for _, ev := range u.Events {
-				if ev.Deleted {
-					delete(kvs, ev.Key)
-				} else {
-					kvs[ev.Key] = ev.Value
-				}
-			}
+			c, err := (&etcdprov.Data{Revision: u.Revision, KVs: maps.Clone(u.Resync.KVs)}).Content(l)
+			c.Resync = true
+			fn(c, err)
+			return
 		}
-		sh = newShape(l, kvs)
-		c, err := (&etcdprov.Data{Revision: u.Revision, KVs: maps.Clone(kvs)}).Content(l)
-		c.Resync = u.Resync != nil
-		synced = err == nil
-		fn(c, err)
+		changes := make([]providers.Change, len(u.Events))
+		for i, ev := range u.Events {
+			ch := providers.Change{Key: ev.Key, Removed: ev.Deleted}
+			if e, err := l.Parse(ev.Key); err == nil && e.Codec == nil && e.Path != "" {
+				ch.Path = e.Path
+			}
+			if !ev.Deleted {
+				ch.Value, ch.Raw = string(ev.Value), ev.Value
+			}
+			changes[i] = ch
+		}
+		fn(&providers.Content{Revision: u.Revision, Changes: changes}, nil)
 	})
 }
 
-// shape is what the etcd source knows of the layout of the keys it
-// watches: enough to tell a revision that sets or removes plain leaves
-// from one that changes the shape of the tree. It belongs to Watch's
-// goroutine.
-type shape struct {
-	plain  bool            // only leaf keys that parse, none above or below another
-	leaves map[string]bool // config paths of the leaf keys
-	inner  map[string]int  // config path → leaf keys beneath it
-}
-
-func newShape(l etcdprov.Layout, kvs map[string][]byte) *shape {
-	sh := &shape{plain: true, leaves: make(map[string]bool, len(kvs)), inner: make(map[string]int)}
+// oddKeys counts the keys of an etcd layer that keep its changes from
+// being applied alone: keys that are not plain leaves (documents, keys
+// that do not fit the layout) and leaf keys with leaf keys beneath them.
+func oddKeys(l etcdprov.Layout, kvs map[string][]byte) int {
+	leaves := make(map[string]bool, len(kvs))
+	odd := 0
 	for k := range kvs {
 		e, err := l.Parse(k)
 		if err != nil || e.Codec != nil || e.Path == "" {
-			sh.plain = false
-			return sh
-		}
-		sh.leaves[e.Path] = true
-		for p := parentPath(e.Path); p != ""; p = parentPath(p) {
-			sh.inner[p]++
-		}
-	}
-	for p := range sh.leaves {
-		if sh.inner[p] > 0 {
-			sh.plain = false // a leaf key with keys beneath it
-		}
-	}
-	return sh
-}
-
-// apply turns the events of one revision into Changes, and reports false
-// (leaving sh to be rebuilt) when one of them changes the tree's shape.
-func (sh *shape) apply(l etcdprov.Layout, events []etcdprov.Event) ([]providers.Change, bool) {
-	if !sh.plain {
-		return nil, false
-	}
-	changes := make([]providers.Change, 0, len(events))
-	for _, ev := range events {
-		e, err := l.Parse(ev.Key)
-		if err != nil || e.Codec != nil || e.Path == "" || sh.inner[e.Path] > 0 {
-			return nil, false
-		}
-		for p := parentPath(e.Path); p != ""; p = parentPath(p) {
-			if sh.leaves[p] {
-				return nil, false
-			}
-		}
-		if ev.Deleted {
-			if !sh.leaves[e.Path] {
-				return nil, false
-			}
-			delete(sh.leaves, e.Path)
-			for p := parentPath(e.Path); p != ""; p = parentPath(p) {
-				if sh.inner[p]--; sh.inner[p] == 0 {
-					delete(sh.inner, p)
-				}
-			}
-			changes = append(changes, providers.Change{Path: e.Path, Key: ev.Key, Removed: true})
+			odd++
 			continue
 		}
-		if !sh.leaves[e.Path] {
-			sh.leaves[e.Path] = true
-			for p := parentPath(e.Path); p != ""; p = parentPath(p) {
-				sh.inner[p]++
+		leaves[e.Path] = true
+	}
+	seen := map[string]bool{}
+	for p := range leaves {
+		for q := parentPath(p); q != ""; q = parentPath(q) {
+			if leaves[q] && !seen[q] {
+				seen[q] = true
+				odd++
 			}
 		}
-		changes = append(changes, providers.Change{Path: e.Path, Key: ev.Key, Value: string(ev.Value), Raw: ev.Value})
 	}
-	return changes, true
+	return odd
 }
 
 // parentPath returns the dotted path above p, "" at the top.

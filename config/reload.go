@@ -153,6 +153,11 @@ func (c *Config[T]) apply(u update) {
 		err := fmt.Errorf("%w: %w", ErrSource, u.err)
 		c.metrics.reload("rejected")
 		if u.layer == c.etcdIdx && u.content != nil {
+			if u.content.Raw != nil {
+				// The keys are known even if their tree cannot be built:
+				// the changes that follow apply to them.
+				c.etcdRaw, c.etcdOdd, c.inSync = u.content.Raw, -1, false
+			}
 			c.rejected(u.content.Revision, err)
 		}
 		c.report(err)
@@ -172,7 +177,7 @@ func (c *Config[T]) apply(u update) {
 		l := &c.layers[u.layer]
 		l.snapshot = false
 		if u.layer == c.etcdIdx {
-			c.etcdRaw = u.content.Raw // a copy of the source's: the loop's own now
+			c.etcdRaw, c.etcdOdd = u.content.Raw, -1 // a copy of the source's: the loop's own now
 			if c.canary.overlay != nil {
 				var ct *providers.Content
 				if ct, err = c.etcdContent(u.content.Revision); err == nil {
@@ -213,8 +218,11 @@ func (c *Config[T]) rebuild(u update) {
 // the subscribers, or reports err and keeps old.
 func (c *Config[T]) settle(u update, old, snap *Snapshot[T], paths []string, err error) {
 	kind := c.layers[u.layer].kind
-	etcdRev := int64(0)
-	if c.etcdIdx >= 0 {
+	etcdRev := int64(0) // the etcd revision the candidate was built for
+	switch {
+	case u.content != nil:
+		etcdRev = u.content.Revision
+	case c.etcdIdx >= 0:
 		etcdRev = c.layers[c.etcdIdx].content.Revision
 	}
 	c.inSync = err == nil

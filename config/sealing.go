@@ -257,6 +257,17 @@ func (w *RawWriter) KeyUse(ctx context.Context) (*KeyUse, error) {
 // value.
 func (c *Config[T]) openContent(ctx context.Context, ct *providers.Content) error {
 	ring, prefix := c.opts.keyring, c.etcd.Layout().Prefix()
+	paths := sealedPaths(ct.Tree)
+	if len(paths) == 0 && !c.opts.requireSealed {
+		return nil // nothing sealed, nothing required: one walk, no allocation per leaf
+	}
+	if !c.opts.requireSealed {
+		keys := make(map[string]string, len(paths))
+		for _, p := range paths {
+			keys[p] = ct.Keys[p]
+		}
+		ct = &providers.Content{Tree: ct.Tree, Keys: keys}
+	}
 	var errs []error
 	for p, key := range ct.Keys {
 		rel, ok := c.etcd.Layout().RelKey(key)
@@ -287,6 +298,29 @@ func (c *Config[T]) openContent(ctx context.Context, ct *providers.Content) erro
 		return fmt.Errorf("%w: %w", ErrInvalid, errors.Join(errs...))
 	}
 	return nil
+}
+
+// sealedPaths lists the paths of tree whose value is a sealed string.
+func sealedPaths(tree map[string]any) []string {
+	var out []string
+	var segs []string
+	var walk func(m map[string]any)
+	walk = func(m map[string]any) {
+		for k, v := range m {
+			switch v := v.(type) {
+			case map[string]any:
+				segs = append(segs, k)
+				walk(v)
+				segs = segs[:len(segs)-1]
+			case string:
+				if secret.IsSealed(v) {
+					out = append(out, strings.Join(append(segs[:len(segs):len(segs)], k), "."))
+				}
+			}
+		}
+	}
+	walk(tree)
+	return out
 }
 
 // openChange opens the value of one changed leaf (a Change of the etcd

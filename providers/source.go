@@ -35,9 +35,12 @@ type Content struct {
 	Changes []Change
 }
 
-// Change sets or removes the leaf value at one path of a content.
+// Change sets or removes the value of one key of a content.
 type Change struct {
-	// Path is the dotted path of the leaf ("db.port").
+	// Path is the dotted path of the leaf the key holds ("db.port"); empty
+	// when the key is not a plain leaf (a document, or a key that does not
+	// fit the source's layout), whose change the receiver cannot apply
+	// alone: it rebuilds the content from its keys (Raw).
 	Path string
 	// Value is the new value; nil when Removed.
 	Value any
