@@ -3,11 +3,14 @@ package config_test
 import (
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/strataconf/strata/config"
+	"github.com/strataconf/strata/config/secret"
 )
 
 // exampleClient returns a client of the embedded etcd the tests run, with
@@ -157,4 +160,42 @@ func ExampleWriter_Update() {
 	// 2 ci  true
 	// 1 ops raise pool true
 	// pool 20 at version 3
+}
+
+// A writer with a keyring stores a secret sealed; a Config with the same
+// keyring reads it in clear.
+func ExampleWithKeyring() {
+	type App struct {
+		Password string `koanf:"password" secret:"true"`
+	}
+	cli := exampleClient("/example/keyring")
+	defer cli.Close()
+	ctx := context.Background()
+	dir, _ := os.MkdirTemp("", "keys")
+	defer os.RemoveAll(dir)
+	keys := filepath.Join(dir, "keys.json")
+	if _, err := secret.GenerateKeyFile(keys); err != nil { // strata secrets keygen keys.json
+		panic(err)
+	}
+	ring := config.KeyFile(keys)
+
+	w, err := config.NewWriter[App](cli, "/example/keyring", config.WithWriterKeyring(ring))
+	if err != nil {
+		panic(err)
+	}
+	if _, err := w.Update(ctx, func(a *App) error { a.Password = "correct horse"; return nil }); err != nil {
+		panic(err)
+	}
+	stored, _ := cli.Get(ctx, "/example/keyring/data/password")
+	fmt.Println("etcd holds a sealed value:", secret.IsSealed(string(stored.Kvs[0].Value)))
+
+	cfg, err := config.Load[App](ctx, config.WithEtcd(cli, "/example/keyring"), config.WithKeyring(ring))
+	if err != nil {
+		panic(err)
+	}
+	defer cfg.Close()
+	fmt.Println("the application reads:", cfg.Get().Password)
+	// Output:
+	// etcd holds a sealed value: true
+	// the application reads: correct horse
 }
