@@ -109,9 +109,12 @@ func TestConsoleInBrowser(t *testing.T) {
 	ts := httptest.NewServer(srv)
 	t.Cleanup(func() { ts.Close(); srv.Close() })
 
-	docs, err := filepath.Abs(filepath.Join("..", "..", "..", "docs"))
-	if err != nil {
-		t.Fatal(err)
+	// The screenshots go to a temporary directory, or to
+	// $STRATA_SCREENSHOTS (README's: STRATA_SCREENSHOTS=$PWD/../../../docs),
+	// so that a test run leaves the checkout as it was.
+	docs := os.Getenv("STRATA_SCREENSHOTS")
+	if docs == "" {
+		docs = t.TempDir()
 	}
 	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(exe), chromedp.NoSandbox,
 		chromedp.WindowSize(1280, 900), chromedp.Flag("disable-gpu", true), chromedp.Flag("disable-dev-shm-usage", true))
