@@ -817,7 +817,11 @@ promoted or aborted cannot be promoted (exit 1).`,
 				if message != "" {
 					opts = append(opts, config.Message(message))
 				}
-				rel, err := rollout.Promote(ctx, s.cli, s.layout.Prefix(), id, opts...)
+				var wopts []config.RawWriterOption
+				if s.ring != nil {
+					wopts = append(wopts, config.WithWriterKeyring(s.ring)) // the candidate's secrets validated in clear
+				}
+				rel, err := rollout.PromoteWith(ctx, s.cli, s.layout.Prefix(), id, wopts, opts...)
 				if err != nil {
 					return err
 				}
@@ -954,8 +958,12 @@ func (a *app) rolloutRun(ctx context.Context, name string, ttl int, poll time.Du
 	defer s.close()
 	log := slog.New(slog.NewTextHandler(&lockedWriter{w: a.stderr}, nil))
 	fmt.Fprintf(a.stderr, "strata: rollout controller for %s (interrupt to stop)\n", s.layout.Prefix())
-	err = rollout.Run(ctx, s.cli, s.layout.Prefix(), rollout.WithName(name), rollout.WithSessionTTL(ttl),
-		rollout.WithPollInterval(poll), rollout.WithVanishedLimit(vanished), rollout.WithAbortOnDegraded(degraded), rollout.WithLogger(log))
+	ropts := []rollout.Option{rollout.WithName(name), rollout.WithSessionTTL(ttl),
+		rollout.WithPollInterval(poll), rollout.WithVanishedLimit(vanished), rollout.WithAbortOnDegraded(degraded), rollout.WithLogger(log)}
+	if s.ring != nil {
+		ropts = append(ropts, rollout.WithWriterOptions(config.WithWriterKeyring(s.ring))) // promotions validate secrets in clear
+	}
+	err = rollout.Run(ctx, s.cli, s.layout.Prefix(), ropts...)
 	if ctx.Err() != nil && (err == nil || errors.Is(err, context.Canceled)) {
 		return nil // interrupted: the normal end
 	}

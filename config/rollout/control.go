@@ -82,14 +82,21 @@ func abortFn(reason string) func(*Rollout, time.Time) error {
 // rollouts), the rollout is aborted with that reason and the
 // *config.ConflictError is returned.
 func Promote(ctx context.Context, cli *clientv3.Client, prefix, id string, opts ...config.WriteOption) (*config.Release, error) {
-	return promote(ctx, cli, prefix, id, nil, nil, opts)
+	return promote(ctx, cli, prefix, id, nil, nil, nil, opts)
+}
+
+// PromoteWith is Promote through a writer made with wopts: with
+// config.WithWriterKeyring, the candidate's sealed values are opened,
+// validated in clear and sealed again, as any write of that writer.
+func PromoteWith(ctx context.Context, cli *clientv3.Client, prefix, id string, wopts []config.RawWriterOption, opts ...config.WriteOption) (*config.Release, error) {
+	return promote(ctx, cli, prefix, id, nil, nil, wopts, opts)
 }
 
 // promote is Promote, for the controller also under its leadership (lead)
 // and a check of the record it is about to promote.
-func promote(ctx context.Context, cli *clientv3.Client, prefix, id string, lead *leadership, check func(*Rollout) error, opts []config.WriteOption) (*config.Release, error) {
+func promote(ctx context.Context, cli *clientv3.Client, prefix, id string, lead *leadership, check func(*Rollout) error, wopts []config.RawWriterOption, opts []config.WriteOption) (*config.Release, error) {
 	l := etcdprov.NewLayout(prefix)
-	w, err := config.NewRawWriter(cli, prefix)
+	w, err := config.NewRawWriter(cli, prefix, wopts...)
 	if err != nil {
 		return nil, fmt.Errorf("rollout: %w", err)
 	}

@@ -45,6 +45,14 @@ type controllerOptions struct {
 	degraded bool // abort when a canary on the candidate is degraded
 	log      *slog.Logger
 	name     string
+	writer   []config.RawWriterOption // the promotion's writer (PromoteWith)
+}
+
+// WithWriterOptions gives the controller's promotions a writer made with
+// opts, e.g. config.WithWriterKeyring so that a candidate's sealed values
+// are validated in clear.
+func WithWriterOptions(opts ...config.RawWriterOption) Option {
+	return func(o *controllerOptions) { o.writer = append(o.writer, opts...) }
 }
 
 // WithSessionTTL sets the TTL, in seconds, of the election session
@@ -384,7 +392,7 @@ func (c *controller) promote(ctx context.Context, lead *leadership, r *Rollout) 
 			return errStale
 		}
 		return nil
-	}, nil)
+	}, c.writer, nil)
 	switch {
 	case errors.Is(err, errStale), errors.Is(err, ErrNoRollout), errors.Is(err, ErrState):
 		return nil

@@ -3,6 +3,7 @@ package rollout_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"crypto/rand"
 	"testing"
 	"time"
@@ -36,8 +37,16 @@ func TestSealedCandidate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	opts := []config.RawWriterOption{config.WithWriterKeyring(ring), config.WithSecretPaths("db.password")}
-	seed(t, writer(t, cli, p, opts...), "db.password", "old-secret-1", "db.pool", "1")
+	opts := []config.RawWriterOption{config.WithWriterKeyring(ring)}
+	// The schema bounds the secret's length: a writer without the key
+	// would validate the ciphertext.
+	schemaDoc := []byte(`{"type":"object","properties":{"db":{"type":"object","properties":{
+		"password":{"type":"string","x-secret":true,"maxLength":20},"pool":{"type":"integer"}}}}}`)
+	w := writer(t, cli, p, opts...)
+	if _, err := w.PublishSchema(ctx, schemaDoc); err != nil {
+		t.Fatal(err)
+	}
+	seed(t, w, "db.password", "old-secret-1", "db.pool", "1")
 
 	cfg, err := config.Load[sealedApp](ctx, config.WithEtcd(cli, p), config.WithKeyring(ring),
 		config.WithInstance("c1", nil, 0))
@@ -59,7 +68,8 @@ func TestSealedCandidate(t *testing.T) {
 			t.Fatal(err)
 		}
 		for _, kv := range resp.Kvs {
-			if bytes.Contains(kv.Value, []byte("new-secret-2")) || bytes.Contains(kv.Value, []byte("old-secret-1")) {
+			if bytes.Contains(kv.Value, []byte("new-secret-2")) || bytes.Contains(kv.Value, []byte("old-secret-1")) ||
+				bytes.Contains(kv.Value, []byte("third-secret-3")) {
 				t.Fatalf("%s: %s holds a secret in plain text", what, kv.Key)
 			}
 		}
@@ -75,7 +85,10 @@ func TestSealedCandidate(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	if _, err := rollout.Promote(ctx, cli, p, r.ID); err != nil {
+	if _, err := rollout.Promote(ctx, cli, p, r.ID); !errors.Is(err, config.ErrInvalid) {
+		t.Fatalf("a promotion without the key validates the ciphertext against maxLength: %v", err)
+	}
+	if _, err := rollout.PromoteWith(ctx, cli, p, r.ID, opts); err != nil {
 		t.Fatal(err)
 	}
 	noPlain("promoted")
@@ -87,4 +100,18 @@ func TestSealedCandidate(t *testing.T) {
 	if cfg.Get().DB.Password != "new-secret-2" {
 		t.Fatalf("after promotion the instance runs %+v", cfg.Get())
 	}
+
+	// The controller promotes through a writer given the key.
+	stop := runController(t, cli, p, rollout.WithPollInterval(20*time.Millisecond), rollout.WithWriterOptions(opts...))
+	defer stop()
+	r2, err := rollout.Start(ctx, cli, p, rollout.Spec{Set: map[string]string{"db.password": "third-secret-3"}, Steps: []int{100},
+		Bake: 100 * time.Millisecond}, opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 20*time.Second, "the controller's promotion", func() bool { return get(t, cli, p).State == rollout.Promoted })
+	if got := get(t, cli, p); got.ID != r2.ID || got.Reason != "" {
+		t.Fatalf("after the controller: %+v", got)
+	}
+	noPlain("promoted by the controller")
 }

@@ -176,7 +176,11 @@ func (s *Server) rolloutPost(w http.ResponseWriter, r *http.Request) {
 		}
 	case "promote":
 		var rel *config.Release
-		if rel, err = rollout.Promote(ctx, cli, prefix, id, writeOpts(r)...); err == nil {
+		var wopts []config.RawWriterOption
+		if s.opts.Keyring != nil {
+			wopts = append(wopts, config.WithWriterKeyring(s.opts.Keyring))
+		}
+		if rel, err = rollout.PromoteWith(ctx, cli, prefix, id, wopts, writeOpts(r)...); err == nil {
 			flash = fmt.Sprintf("Promoted: version %d.", rel.Version)
 		}
 	case "abort":
