@@ -263,24 +263,31 @@ func (c *controller) lead(s *concurrency.Session, lead *leadership) error {
 
 // tick reads the rollout and the instance records once and acts.
 func (c *controller) tick(ctx context.Context, lead *leadership) error {
+	// The instance records are read only while a rollout runs: a fleet's
+	// records are not read every poll interval when there is nothing to do.
 	tctx, cancel := context.WithTimeout(ctx, etcdprov.DefaultRequestTimeout)
-	resp, err := c.cli.Txn(tctx).Then(clientv3.OpGet(c.layout.Rollout()), clientv3.OpGet(c.layout.Instances(), clientv3.WithPrefix())).Commit()
+	resp, err := c.cli.Get(tctx, c.layout.Rollout())
 	cancel()
 	if err != nil {
 		return etcdprov.Wrap("read "+c.layout.Rollout(), c.cli.Endpoints(), err)
 	}
-	kvs := resp.Responses[0].GetResponseRange().Kvs
-	if len(kvs) == 0 {
+	if len(resp.Kvs) == 0 {
 		return nil
 	}
-	r, err := canary.Decode(kvs[0].Value)
+	r, err := canary.Decode(resp.Kvs[0].Value)
 	if err != nil {
 		return fmt.Errorf("%s: %w", c.layout.Rollout(), err)
 	}
 	if r.State != Running {
 		return nil
 	}
-	instances, err := decodeInstances(resp.Responses[1].GetResponseRange().Kvs)
+	tctx, cancel = context.WithTimeout(ctx, etcdprov.DefaultRequestTimeout)
+	ins, err := c.cli.Get(tctx, c.layout.Instances(), clientv3.WithPrefix(), clientv3.WithRev(resp.Header.Revision))
+	cancel()
+	if err != nil {
+		return etcdprov.Wrap("read "+c.layout.Instances(), c.cli.Endpoints(), err)
+	}
+	instances, err := decodeInstances(ins.Kvs)
 	if err != nil {
 		return err
 	}
