@@ -3,8 +3,8 @@ package rollout_test
 import (
 	"bytes"
 	"context"
-	"errors"
 	"crypto/rand"
+	"errors"
 	"testing"
 	"time"
 
