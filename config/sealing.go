@@ -256,7 +256,6 @@ func (w *RawWriter) KeyUse(ctx context.Context) (*KeyUse, error) {
 // plain text at a secret path. Errors name the path and the key, never the
 // value.
 func (c *Config[T]) openContent(ctx context.Context, ct *providers.Content) error {
-	ring, prefix := c.opts.keyring, c.etcd.Layout().Prefix()
 	paths := sealedPaths(ct.Tree)
 	if len(paths) == 0 && !c.opts.requireSealed {
 		return nil // nothing sealed, nothing required: one walk, no allocation per leaf
@@ -270,27 +269,13 @@ func (c *Config[T]) openContent(ctx context.Context, ct *providers.Content) erro
 	}
 	var errs []error
 	for p, key := range ct.Keys {
-		rel, ok := c.etcd.Layout().RelKey(key)
-		if !ok {
-			continue
-		}
 		v, _, _ := lookup(ct.Tree, p)
-		s, isString := v.(string)
-		leafP, leaf := leafPath(rel)
+		plain, opened, err := c.openLeaf(ctx, p, key, v)
 		switch {
-		case isString && leaf && secret.IsSealed(s):
-			if ring == nil {
-				errs = append(errs, fmt.Errorf("%s (etcd key %s) is sealed, and the Config has no keyring (WithKeyring)", p, key))
-				continue
-			}
-			plain, err := secret.Open(ctx, ring, prefix, leafP, s)
-			if err != nil {
-				errs = append(errs, fmt.Errorf("%s (etcd key %s): %w", p, key, err))
-				continue
-			}
+		case err != nil:
+			errs = append(errs, err)
+		case opened:
 			setLeaf(ct.Tree, p, plain)
-		case c.opts.requireSealed && schema.HoldsSecret(c.b.secrets, p):
-			errs = append(errs, fmt.Errorf("%s (etcd key %s): plain text at a secret path (WithRequireEncryption)", p, key))
 		}
 	}
 	if len(errs) > 0 {
@@ -329,24 +314,41 @@ func (c *Config[T]) openChange(ctx context.Context, ch *providers.Change) error 
 	if ch.Removed {
 		return nil
 	}
-	l := c.etcd.Layout()
-	rel, _ := l.RelKey(ch.Key)
-	leafP, leaf := leafPath(rel)
-	v, isString := ch.Value.(string)
-	switch {
-	case isString && leaf && secret.IsSealed(v):
-		if c.opts.keyring == nil {
-			return fmt.Errorf("%w: %s (etcd key %s) is sealed, and the Config has no keyring (WithKeyring)", ErrInvalid, ch.Path, ch.Key)
-		}
-		plain, err := secret.Open(ctx, c.opts.keyring, l.Prefix(), leafP, v)
-		if err != nil {
-			return fmt.Errorf("%w: %s (etcd key %s): %w", ErrInvalid, ch.Path, ch.Key, err)
-		}
+	plain, opened, err := c.openLeaf(ctx, ch.Path, ch.Key, ch.Value)
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalid, err)
+	}
+	if opened {
 		ch.Value = plain
-	case c.opts.requireSealed && schema.HoldsSecret(c.b.secrets, ch.Path):
-		return fmt.Errorf("%w: %s (etcd key %s): plain text at a secret path (WithRequireEncryption)", ErrInvalid, ch.Path, ch.Key)
 	}
 	return nil
+}
+
+// openLeaf opens value v of the leaf at config path p, held by etcd key
+// key, when it is sealed (opened), and refuses plain text at a secret path
+// under WithRequireEncryption. Values of document keys are never sealed.
+func (c *Config[T]) openLeaf(ctx context.Context, p, key string, v any) (plain string, opened bool, err error) {
+	l := c.etcd.Layout()
+	rel, ok := l.RelKey(key)
+	if !ok {
+		return "", false, nil
+	}
+	leafP, leaf := leafPath(rel)
+	s, isString := v.(string)
+	switch {
+	case isString && leaf && secret.IsSealed(s):
+		if c.opts.keyring == nil {
+			return "", false, fmt.Errorf("%s (etcd key %s) is sealed, and the Config has no keyring (WithKeyring)", p, key)
+		}
+		plain, err := secret.Open(ctx, c.opts.keyring, l.Prefix(), leafP, s)
+		if err != nil {
+			return "", false, fmt.Errorf("%s (etcd key %s): %w", p, key, err)
+		}
+		return plain, true, nil
+	case c.opts.requireSealed && schema.HoldsSecret(c.b.secrets, p):
+		return "", false, fmt.Errorf("%s (etcd key %s): plain text at a secret path (WithRequireEncryption)", p, key)
+	}
+	return "", false, nil
 }
 
 // loopCtx is the context of work the reload loop does: it ends with Close.
