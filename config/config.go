@@ -63,12 +63,13 @@ type Config[T any] struct {
 	metrics    *metrics
 	collectors []prometheus.Collector
 
-	updates   chan update
-	ctx       context.Context // done once Close is called
+	updates   chan update            // layer watchers → reload loop; nil when there are none
+	etcdSub   *etcdprov.Subscription // the etcd layer's place in the shared watch, read by the reload loop; nil when a watcher goroutine sends its updates
+	ctx       context.Context        // done once Close is called
 	cancel    context.CancelFunc
 	wg        sync.WaitGroup // every goroutine but the reload loop
 	loopGID   atomic.Int64   // the reload loop's goroutine id, set when it starts
-	loopDone  chan struct{}  // closed when the reload loop has returned
+	loopWG    sync.WaitGroup // the reload loop
 	closeOnce sync.Once
 
 	// The status goroutine starts with Load when something needs it from
@@ -213,7 +214,7 @@ func (c *Config[T]) Close() error {
 		c.unregisterMetrics()
 	})
 	if goid() != c.loopGID.Load() {
-		<-c.loopDone
+		c.loopWG.Wait()
 	}
 	return nil
 }

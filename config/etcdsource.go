@@ -99,7 +99,6 @@ func (s *etcdSource) read(ctx context.Context) (d *etcdprov.Data, fromSnapshot b
 // decides whether the changes can be applied alone. A re-read after
 // compaction is handed over whole, as a Resync.
 func (s *etcdSource) Watch(ctx context.Context, fn func(*providers.Content, error)) error {
-	l := s.p.Layout()
 	from := s.first
 	if s.fromSnapshot {
 		b := etcdprov.NewBackoff(100*time.Millisecond, 5*time.Second)
@@ -107,7 +106,7 @@ func (s *etcdSource) Watch(ctx context.Context, fn func(*providers.Content, erro
 			d, err := s.p.Read(ctx)
 			if err == nil {
 				from = d
-				fn(d.Content(l))
+				fn(d.Content(s.p.Layout()))
 				break
 			}
 			if !b.Sleep(ctx) {
@@ -115,26 +114,31 @@ func (s *etcdSource) Watch(ctx context.Context, fn func(*providers.Content, erro
 			}
 		}
 	}
-	return s.p.Watch(ctx, from, func(u etcdprov.Update) {
-		if u.Resync != nil {
-			c, err := (&etcdprov.Data{Revision: u.Revision, KVs: maps.Clone(u.Resync.KVs)}).Content(l)
-			c.Resync = true
-			fn(c, err)
-			return
+	return s.p.Watch(ctx, from, func(u etcdprov.Update) { fn(s.content(u)) })
+}
+
+// content turns an update of the watch into the layer's new content:
+// Changes, one per key, with the path of each plain leaf key, or, for a
+// Resync, the whole content.
+func (s *etcdSource) content(u etcdprov.Update) (*providers.Content, error) {
+	l := s.p.Layout()
+	if u.Resync != nil {
+		c, err := (&etcdprov.Data{Revision: u.Revision, KVs: maps.Clone(u.Resync.KVs)}).Content(l)
+		c.Resync = true
+		return c, err
+	}
+	changes := make([]providers.Change, len(u.Events))
+	for i, ev := range u.Events {
+		ch := providers.Change{Key: ev.Key, Removed: ev.Deleted}
+		if e, err := l.Parse(ev.Key); err == nil && e.Codec == nil && e.Path != "" {
+			ch.Path = e.Path
 		}
-		changes := make([]providers.Change, len(u.Events))
-		for i, ev := range u.Events {
-			ch := providers.Change{Key: ev.Key, Removed: ev.Deleted}
-			if e, err := l.Parse(ev.Key); err == nil && e.Codec == nil && e.Path != "" {
-				ch.Path = e.Path
-			}
-			if !ev.Deleted {
-				ch.Value, ch.Raw = string(ev.Value), ev.Value
-			}
-			changes[i] = ch
+		if !ev.Deleted {
+			ch.Value, ch.Raw = string(ev.Value), ev.Value
 		}
-		fn(&providers.Content{Revision: u.Revision, Changes: changes}, nil)
-	})
+		changes[i] = ch
+	}
+	return &providers.Content{Revision: u.Revision, Changes: changes}, nil
 }
 
 // oddKeys counts the keys of an etcd layer that keep its changes from

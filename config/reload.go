@@ -28,8 +28,6 @@ type update struct {
 func (c *Config[T]) start() {
 	ctx, cancel := context.WithCancel(context.Background())
 	c.ctx, c.cancel = ctx, cancel
-	c.updates = make(chan update)
-	c.loopDone = make(chan struct{})
 	if c.etcdSrc != nil {
 		if c.opts.instance != nil || c.opts.snapshotFile != "" || c.opts.metrics != nil {
 			c.startStatus()
@@ -41,14 +39,23 @@ func (c *Config[T]) start() {
 		}
 	}
 	if c.instanceID != "" && c.etcdSrc != nil && c.opts.watchEtcd {
-		c.goroutine(func() { c.watchRollout(ctx) })
+		c.sender(func() { c.watchRollout(ctx) })
 	}
 	for i, l := range c.layers {
 		w, ok := l.src.(providers.Watcher)
 		if !ok || !l.watch {
 			continue
 		}
-		c.goroutine(func() {
+		if i == c.etcdIdx && !c.etcdSrc.fromSnapshot {
+			// The reload loop takes the etcd layer's updates itself, without
+			// a goroutine in between, unless joining the shared watch needs
+			// a read first.
+			if sub, ok := c.etcd.Subscribe(c.etcdSrc.first); ok {
+				c.etcdSub = sub
+				continue
+			}
+		}
+		c.sender(func() {
 			err := w.Watch(ctx, func(content *providers.Content, err error) {
 				c.send(ctx, update{layer: i, content: content, err: err, received: time.Now()})
 			})
@@ -57,11 +64,21 @@ func (c *Config[T]) start() {
 			}
 		})
 	}
+	c.loopWG.Add(1)
 	go func() {
-		defer close(c.loopDone)
+		defer c.loopWG.Done()
 		c.loopGID.Store(goid())
 		c.loop(ctx)
 	}()
+}
+
+// sender starts fn on a goroutine of its own that sends updates to the
+// reload loop.
+func (c *Config[T]) sender(fn func()) {
+	if c.updates == nil {
+		c.updates = make(chan update)
+	}
+	c.goroutine(fn)
 }
 
 // startStatus starts the status goroutine once, unless Close was called.
@@ -113,6 +130,11 @@ func (c *Config[T]) send(ctx context.Context, u update) {
 // applies updates one at a time, publishes snapshots and runs subscribers.
 func (c *Config[T]) loop(ctx context.Context) {
 	defer c.patcher.Reset() // waits for the copies it started
+	var etcdReady <-chan struct{}
+	if c.etcdSub != nil {
+		defer c.etcdSub.Close()
+		etcdReady = c.etcdSub.Ready()
+	}
 	for {
 		select {
 		case <-ctx.Done():
@@ -122,6 +144,16 @@ func (c *Config[T]) loop(ctx context.Context) {
 				return // Close won the race with u
 			}
 			c.apply(u)
+			c.settlePatcher()
+		case <-etcdReady:
+			// One update per token: Next leaves a token while more wait,
+			// so the other updates and Close get their turn in between.
+			eu, ok := c.etcdSub.Next()
+			if !ok || ctx.Err() != nil {
+				continue
+			}
+			content, err := c.etcdSrc.content(eu)
+			c.apply(update{layer: c.etcdIdx, content: content, err: err, received: time.Now()})
 			c.settlePatcher()
 		}
 	}

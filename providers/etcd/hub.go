@@ -225,25 +225,38 @@ func (s *sub) next(ctx context.Context) (Update, bool) {
 		if ctx.Err() != nil {
 			return Update{}, false
 		}
-		s.mu.Lock()
-		if len(s.q) > 0 {
-			e := s.q[0]
-			s.q[0] = entry{}
-			s.q = s.q[1:]
-			if len(s.q) == 0 {
-				s.q = nil // let go of the array a backlog grew
-			}
-			s.bytes -= e.size
-			s.mu.Unlock()
-			return e.u, true
+		if u, ok := s.pop(); ok {
+			return u, true
 		}
-		s.mu.Unlock()
 		select {
 		case <-s.ready:
 		case <-ctx.Done():
 			return Update{}, false
 		}
 	}
+}
+
+// pop returns the oldest queued update without waiting; false when none
+// is queued. When more are queued behind it, ready has a token.
+func (s *sub) pop() (Update, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.q) == 0 {
+		return Update{}, false
+	}
+	e := s.q[0]
+	s.q[0] = entry{}
+	s.q = s.q[1:]
+	if len(s.q) == 0 {
+		s.q = nil // let go of the array a backlog grew
+	} else {
+		select {
+		case s.ready <- struct{}{}:
+		default:
+		}
+	}
+	s.bytes -= e.size
+	return e.u, true
 }
 
 // coalesce merges consecutive updates into one from the first's From to
@@ -395,34 +408,12 @@ func (p *Provider) readRetry(ctx context.Context, backoff *Backoff, st *watchSta
 // is none. When the watch has moved on beyond its ring since from, it
 // reads the prefix for the caller (a Resync) and joins from there.
 func (p *Provider) join(ctx context.Context, from int64) (*hub, *sub, error) {
-	key := hubKey{cli: p.cli, prefix: p.layout.Data()}
 	s := newSub(from, p.maxPending, p.maxPendingBytes)
 	rev := from
 	var pre *Update
 	var backoff *Backoff
 	for {
-		hubs.Lock()
-		h := hubs.m[key]
-		if h == nil {
-			h = startHub(key, p, rev)
-			hubs.m[key] = h
-		}
-		h.mu.Lock()
-		ok, replayed := h.add(s, rev, pre)
-		h.mu.Unlock()
-		if ok {
-			h.st.mu.Lock()
-			base := hubCounts{reconnects: h.st.s.Reconnects, resyncs: h.st.s.Resyncs, errs: h.st.errs}
-			h.st.mu.Unlock()
-			p.state.mu.Lock()
-			p.state.hub, p.state.base = h, base
-			if pre != nil || replayed {
-				p.state.s.Resyncs++
-			}
-			p.state.mu.Unlock()
-		}
-		hubs.Unlock()
-		if ok {
+		if h := p.tryJoin(s, rev, pre); h != nil {
 			return h, s, nil
 		}
 		if backoff == nil {
@@ -434,6 +425,37 @@ func (p *Provider) join(ctx context.Context, from int64) (*hub, *sub, error) {
 		}
 		pre, rev = &Update{From: from, Revision: d.Revision, Resync: d}, d.Revision
 	}
+}
+
+// tryJoin registers s, which has applied revision rev (pre's, when pre is
+// a Resync read for it), with the shared watch, starting the watch if
+// there is none. It returns nil when the watch has moved on beyond its
+// ring since rev.
+func (p *Provider) tryJoin(s *sub, rev int64, pre *Update) *hub {
+	key := hubKey{cli: p.cli, prefix: p.layout.Data()}
+	hubs.Lock()
+	defer hubs.Unlock()
+	h := hubs.m[key]
+	if h == nil {
+		h = startHub(key, p, rev)
+		hubs.m[key] = h
+	}
+	h.mu.Lock()
+	ok, replayed := h.add(s, rev, pre)
+	h.mu.Unlock()
+	if !ok {
+		return nil
+	}
+	h.st.mu.Lock()
+	base := hubCounts{reconnects: h.st.s.Reconnects, resyncs: h.st.s.Resyncs, errs: h.st.errs}
+	h.st.mu.Unlock()
+	p.state.mu.Lock()
+	p.state.hub, p.state.base = h, base
+	if pre != nil || replayed {
+		p.state.s.Resyncs++
+	}
+	p.state.mu.Unlock()
+	return h
 }
 
 // leave unregisters s. The last caller to leave ends the watch and waits

@@ -217,6 +217,51 @@ func (p *Provider) Watch(ctx context.Context, from *Data, fn func(Update)) error
 	}
 }
 
+// Subscription is a caller's place in the shared watch of its provider's
+// client and prefix, for a caller that waits on other channels too and so
+// cannot give Watch a goroutine of its own. It gets what Watch's fn gets,
+// in the same order (see Update), when it asks: Ready has a token while
+// updates may be waiting, and Next takes them one at a time. A
+// Subscription is used by one goroutine; Close leaves the watch.
+type Subscription struct {
+	p *Provider
+	h *hub
+	s *sub
+}
+
+// Subscribe joins the shared watch of p's client and prefix as a caller
+// that has applied from, as Watch does, but without waiting: ok is false,
+// and nothing is started, when joining needs a read of the prefix (the
+// watch has moved on beyond what it keeps since from.Revision); Watch
+// does that read.
+func (p *Provider) Subscribe(from *Data) (sub *Subscription, ok bool) {
+	s := newSub(from.Revision, p.maxPending, p.maxPendingBytes)
+	h := p.tryJoin(s, from.Revision, nil)
+	if h == nil {
+		return nil, false
+	}
+	p.state.update(func(st *WatchState) { st.Revision = from.Revision })
+	return &Subscription{p: p, h: h, s: s}, true
+}
+
+// Ready has a token when updates may be waiting for Next. Next takes them
+// all, one call each, until it returns false.
+func (s *Subscription) Ready() <-chan struct{} { return s.s.ready }
+
+// Next returns the oldest waiting update, without waiting; false when
+// there is none. When more wait behind it, Ready has a token again.
+func (s *Subscription) Next() (Update, bool) {
+	u, ok := s.s.pop()
+	if ok {
+		s.p.state.update(func(st *WatchState) { st.Revision = u.Revision })
+	}
+	return u, ok
+}
+
+// Close leaves the shared watch; the last caller to leave ends it and
+// waits for its goroutine to return.
+func (s *Subscription) Close() { s.p.leave(s.h, s.s) }
+
 // observedWatchClient is the gRPC watch client under a shared watch's
 // clientv3 watcher. clientv3 re-opens a broken watch stream by itself
 // (after a member restart, say) and tells its caller nothing; through this
