@@ -656,3 +656,75 @@ func TestWatchMaxPendingMerges(t *testing.T) {
 		t.Fatalf("fast caller: %d updates, want 12", len(fast.revs))
 	}
 }
+
+// A Subscription gets what a caller of Watch gets, one update per Next, in
+// order, and joins the same shared watch; Subscribe refuses, starting
+// nothing, when the watch has moved on beyond its ring since the caller's
+// revision; closing the last Subscription ends the watch.
+func TestSubscription(t *testing.T) {
+	clientTestNoLeaks(t)
+	c := etcdtest.New(t)
+	cli := c.Client(t)
+	const prefix = "/shared/sub"
+	txn(t, cli, prefix, "0", "a")
+	d0 := read(t, cli, prefix)
+	p := etcd.New(cli, prefix)
+	sub, ok := p.Subscribe(d0)
+	if !ok {
+		t.Fatal("Subscribe refused a fresh read")
+	}
+	watcher := startCaller(t, cli, prefix, d0, true) // the same watch, through Watch
+	if n := etcd.HubCount(); n != 1 {
+		t.Fatalf("%d shared watches, want 1", n)
+	}
+	var revs []int64
+	for i := range 5 {
+		revs = append(revs, txn(t, cli, prefix, fmt.Sprint(i+1), "a", "b"))
+	}
+	waitRevision(t, []*caller{watcher}, revs[4])
+
+	var got []int64
+	from := d0.Revision
+	deadline := time.After(10 * time.Second)
+	for len(got) < len(revs) {
+		select {
+		case <-sub.Ready():
+		case <-deadline:
+			t.Fatalf("got revisions %v, want %v", got, revs)
+		}
+		u, ok := sub.Next()
+		if !ok {
+			continue
+		}
+		if u.From != from || len(u.Events) != 2 || u.Resync != nil {
+			t.Fatalf("update %+v after revision %d: want the 2 events of one transaction from %d", u, from, from)
+		}
+		from = u.Revision
+		got = append(got, u.Revision)
+	}
+	if fmt.Sprint(got) != fmt.Sprint(revs) {
+		t.Fatalf("got revisions %v, want %v", got, revs)
+	}
+	if u, ok := sub.Next(); ok {
+		t.Fatalf("Next returned %+v with nothing waiting", u)
+	}
+	if st := p.State(); st.Revision != revs[4] {
+		t.Fatalf("state %+v, want revision %d", st, revs[4])
+	}
+
+	// More than ReplayUpdates revisions later, d0 is beyond the ring.
+	for i := range etcd.ReplayUpdates + 5 {
+		txn(t, cli, prefix, fmt.Sprint(i+10), "a")
+	}
+	if _, ok := etcd.New(cli, prefix).Subscribe(d0); ok {
+		t.Fatal("Subscribe joined from a revision the ring no longer holds")
+	}
+	sub.Close()
+	if n := etcd.HubCount(); n != 1 {
+		t.Fatalf("%d shared watches with Watch still running, want 1", n)
+	}
+	watcher.stop(t)
+	if n := etcd.HubCount(); n != 0 {
+		t.Fatalf("%d shared watches after every caller left", n)
+	}
+}
