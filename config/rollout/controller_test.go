@@ -52,6 +52,18 @@ func record(t *testing.T, cli *clientv3.Client, p string) *recorder {
 	return rec
 }
 
+// stopPromoted waits until the recorder's watch has delivered the
+// promoted record (etcd may answer a Get with it before the watch, on
+// another connection, has), then stops it.
+func (r *recorder) stopPromoted(t *testing.T) {
+	t.Helper()
+	waitFor(t, 10*time.Second, "the promoted record on the recorder's watch", func() bool {
+		recs := r.all()
+		return len(recs) > 0 && recs[len(recs)-1].State == rollout.Promoted
+	})
+	r.stop()
+}
+
 // all returns the records seen so far.
 func (r *recorder) all() []*rollout.Rollout {
 	r.mu.Lock()
@@ -125,7 +137,7 @@ func TestControllerAdvancesAndPromotes(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitFor(t, 20*time.Second, "promotion", func() bool { return get(t, cli, p).State == rollout.Promoted })
-	rec.stop()
+	rec.stopPromoted(t)
 	recs := rec.all()
 	checkSteps(t, recs)
 	if len(recs) != 4 { // start, two advances, promotion

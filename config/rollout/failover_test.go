@@ -69,7 +69,7 @@ func TestControllerFailover(t *testing.T) {
 				t.Fatalf("after the takeover (%s): %+v", took, got)
 			}
 			waitFor(t, 3*bake+20*time.Second, "promotion", func() bool { return get(t, cli, p).State == rollout.Promoted })
-			rec.stop()
+			rec.stopPromoted(t)
 			recs := rec.all()
 			checkSteps(t, recs)
 			if len(recs) != 3 { // start, one advance, promotion
