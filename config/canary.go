@@ -158,10 +158,13 @@ func sameRollout(a, b *canary.Record) bool {
 }
 
 // etcdContent returns the etcd layer's content at rev: what etcd holds
-// (c.etcdRaw), with the candidate of the rollout this Config is a canary
+// (c.etcdRaw, built again when dropped), with the candidate of the rollout this Config is a canary
 // of laid over it.
 func (c *Config[T]) etcdContent(rev int64) (*providers.Content, error) {
 	l := c.etcd.Layout()
+	if c.etcdRaw == nil {
+		c.etcdRaw = c.etcdKVs() // kept: the tree is about to stand for something else
+	}
 	kvs := c.etcdRaw
 	if ov := c.canary.overlay; ov != nil {
 		kvs = maps.Clone(c.etcdRaw)
@@ -189,7 +192,11 @@ func (c *Config[T]) etcdContent(rev int64) (*providers.Content, error) {
 // instance record: the rollout and step it is a canary of, and whether the
 // candidate is applied (err nil) or rejected.
 func (c *Config[T]) canaryStatus(err error) {
-	next := c.cur
+	cur := c.curStatus()
+	if cur == nil {
+		return
+	}
+	next := *cur
 	if ov := c.canary.overlay; ov != nil && ov.State.Active() {
 		r := c.canary.rec
 		next.rollout, next.rolloutStep = r.ID, r.Step
@@ -202,8 +209,8 @@ func (c *Config[T]) canaryStatus(err error) {
 	} else {
 		next.rollout, next.rolloutStep, next.candidate, next.candidateErr = "", 0, "", ""
 	}
-	if next != c.cur {
-		c.cur = next
-		c.offer(c.cur)
+	if next != *cur {
+		*cur = next
+		c.offer(next)
 	}
 }

@@ -26,41 +26,48 @@ import (
 // the new snapshot and the paths that changed, or the candidate's error.
 func (c *Config[T]) applyChanges(li int, ct *providers.Content, old *Snapshot[T]) (*Snapshot[T], []string, error) {
 	l := &c.layers[li]
+	implied := li == c.etcdIdx && c.etcdRaw == nil // the tree and keys stand for the keys (dropRaw)
 	if li == c.etcdIdx {
-		if c.etcdOdd < 0 && !slices.ContainsFunc(ct.Changes, func(ch providers.Change) bool { return ch.Path == "" }) {
-			// Counted on the keys before these changes: a change that
-			// removes the last leaf beneath a leaf key makes that key
-			// count no more, but the tree must then be rebuilt.
-			c.etcdOdd = oddKeys(c.etcd.Layout(), c.etcdRaw)
-		}
-		for _, ch := range ct.Changes {
-			if ch.Removed {
-				delete(c.etcdRaw, ch.Key)
-			} else {
-				c.etcdRaw[ch.Key] = ch.Raw
+		if !implied {
+			if c.etcdOdd < 0 && !slices.ContainsFunc(ct.Changes, func(ch providers.Change) bool { return ch.Path == "" }) {
+				// Counted on the keys before these changes: a change that
+				// removes the last leaf beneath a leaf key makes that key
+				// count no more, but the tree must then be rebuilt.
+				c.etcdOdd = oddKeys(c.etcd.Layout(), c.etcdRaw)
 			}
+			applyToKVs(c.etcdRaw, ct.Changes)
 		}
 		for i := range ct.Changes {
 			if err := c.openChange(c.loopCtx(), &ct.Changes[i]); err != nil {
+				if implied {
+					c.etcdRaw = c.etcdKVs() // from the tree before the changes
+					applyToKVs(c.etcdRaw, ct.Changes)
+				}
+				c.etcdStale = true // the tree keeps the keys before the changes
 				return nil, nil, err
 			}
 		}
 	}
-	inPlace := li == c.etcdIdx && c.canary.overlay == nil && c.etcdOdd == 0 && alone(ct.Changes, l.content.Tree)
+	inPlace := li == c.etcdIdx && c.canary.overlay == nil && c.etcdOdd == 0 && !c.etcdStale && alone(ct.Changes, l.content.Tree)
 	for _, ch := range ct.Changes {
 		inPlace = inPlace && patchablePath(c.b.typ, l.content.Tree, ch.Path)
 	}
 	if !inPlace {
 		if li == c.etcdIdx {
+			if implied {
+				c.etcdRaw = c.etcdKVs()
+				applyToKVs(c.etcdRaw, ct.Changes)
+			}
 			c.etcdOdd = -1
 		}
 		// Keys that are not spelled as their fields, or a rollout's
 		// candidate laid over them: build the layer anew.
 		full, err := c.etcdContent(ct.Revision)
 		if err != nil {
+			c.etcdStale = true
 			return nil, nil, err
 		}
-		l.content, l.snapshot = full, false
+		l.content, l.snapshot, c.etcdStale = full, false, false
 		return c.full(old)
 	}
 	l.content = &providers.Content{Tree: l.content.Tree, Keys: l.content.Keys, Revision: ct.Revision}
@@ -74,6 +81,7 @@ func (c *Config[T]) applyChanges(li int, ct *providers.Content, old *Snapshot[T]
 			l.content.Keys[ch.Path] = ch.Key
 		}
 	}
+	c.dropRaw()
 	if pruned || li != len(c.layers)-1 || !c.inSync {
 		return c.full(old)
 	}
@@ -81,6 +89,48 @@ func (c *Config[T]) applyChanges(li int, ct *providers.Content, old *Snapshot[T]
 		return snap, paths, nil
 	}
 	return c.full(old)
+}
+
+// applyToKVs applies changes to the keys and values kvs.
+func applyToKVs(kvs map[string][]byte, changes []providers.Change) {
+	for _, ch := range changes {
+		if ch.Removed {
+			delete(kvs, ch.Key)
+		} else {
+			kvs[ch.Key] = ch.Raw
+		}
+	}
+}
+
+// etcdKVs returns the etcd layer's keys and values: c.etcdRaw, or, while
+// the layer's tree and keys stand for them (c.etcdRaw nil, see dropRaw), a
+// new map built from those.
+func (c *Config[T]) etcdKVs() map[string][]byte {
+	if c.etcdRaw != nil {
+		return c.etcdRaw
+	}
+	ct := c.layers[c.etcdIdx].content
+	kvs := make(map[string][]byte, len(ct.Keys))
+	for p, key := range ct.Keys {
+		v, _, _ := lookup(ct.Tree, p)
+		s, _ := v.(string)
+		kvs[key] = []byte(s)
+	}
+	return kvs
+}
+
+// dropRaw lets go of c.etcdRaw, the etcd layer's keys and values, while
+// the layer's tree and keys say all they hold: every key a plain leaf with
+// no leaf beneath another (etcdOdd 0), its value in the tree as stored (no
+// keyring opens values, no rollout candidate is laid over them), and no
+// change refused before it reached the tree (etcdStale). A change of plain
+// leaves then patches the tree alone, and a configuration of n keys keeps
+// one n-entry map fewer per Config; etcdKVs builds the keys again for the
+// changes that need them.
+func (c *Config[T]) dropRaw() {
+	if c.etcdOdd == 0 && !c.etcdStale && c.opts.keyring == nil && c.canary.overlay == nil {
+		c.etcdRaw = nil
+	}
 }
 
 // full builds the candidate from every layer.

@@ -35,16 +35,17 @@ type Config[T any] struct {
 	b    binder[T]
 
 	// layers is owned by Load until it returns, then by the reload loop.
-	layers  []layer
-	etcd    *etcdprov.Provider // nil without an etcd layer
-	etcdSrc *etcdSource        // the etcd layer's source; nil without
-	etcdIdx int                // index of the etcd layer in layers; -1 without
-	etcdRaw map[string][]byte  // the etcd layer's keys and values; owned by the reload loop
-	etcdOdd int                // keys of etcdRaw that keep changes from being applied alone (oddKeys), -1 until counted; owned by the reload loop
-	inSync  bool               // the snapshot is built from what the layers hold; owned by the reload loop
-	patcher codec.Patcher      // copies of the snapshot's large maps for the next change; owned by the reload loop
-	patchV  *T                 // the value the last change patched, until the loop settles patcher
-	canary  canaryState        // the rollout as this Config sees it; owned by the reload loop
+	layers    []layer
+	etcd      *etcdprov.Provider // nil without an etcd layer
+	etcdSrc   *etcdSource        // the etcd layer's source; nil without
+	etcdIdx   int                // index of the etcd layer in layers; -1 without
+	etcdRaw   map[string][]byte  // the etcd layer's keys and values, nil while its tree and keys stand for them (dropRaw); owned by the reload loop
+	etcdStale bool               // the etcd layer's tree lags etcdRaw (a change refused before it reached the tree); the next change builds it anew; owned by the reload loop
+	etcdOdd   int                // keys of etcdRaw that keep changes from being applied alone (oddKeys), -1 until counted; owned by the reload loop
+	inSync    bool               // the snapshot is built from what the layers hold; owned by the reload loop
+	patcher   codec.Patcher      // copies of the snapshot's large maps for the next change; owned by the reload loop
+	patchV    *T                 // the value the last change patched, until the loop settles patcher
+	canary    canaryState        // the rollout as this Config sees it; owned by the reload loop
 
 	instanceID string // the instance record's id; empty without WithInstance
 
@@ -58,8 +59,10 @@ type Config[T any] struct {
 	lastErr    atomic.Pointer[errorRecord] // the most recent reported error
 	appHealth  atomic.Pointer[string]      // the failing WithHealthCheck's error; nil when it passes
 
-	cur        status      // owned by the reload loop
-	statusCh   chan status // reload loop → status goroutine, latest only
+	cur        *status                // what the status goroutine was last offered; made with the first offer; owned by the reload loop
+	statusBox  atomic.Pointer[status] // reload loop → status goroutine: the newest status not yet taken
+	statusWake chan struct{}          // a token when statusBox was filled; made, before statusOn, by enableStatus
+	statusOn   atomic.Bool            // the status goroutine runs, or is about to: the reload loop offers statuses
 	metrics    *metrics
 	collectors []prometheus.Collector
 
@@ -147,12 +150,17 @@ func Load[T any](ctx context.Context, opts ...Option) (*Config[T], error) {
 		c.etcdOdd = -1 // counted at the first change
 		c.version.Store(first.Version)
 		c.degraded.Store(c.etcdSrc.fromSnapshot)
-		c.statusCh = make(chan status, 1)
-		c.cur = status{data: &etcdprov.Data{Revision: first.Revision, Version: first.Version}, fromSnapshot: c.etcdSrc.fromSnapshot}
-		if c.opts.snapshotFile != "" {
-			c.cur.data.KVs = maps.Clone(first.KVs)
+		if c.opts.instance != nil || c.opts.snapshotFile != "" || c.opts.metrics != nil {
+			// The status goroutine starts with the loop (start): it gets
+			// this content first.
+			c.enableStatus()
+			c.cur = &status{data: &etcdprov.Data{Revision: first.Revision, Version: first.Version}, fromSnapshot: c.etcdSrc.fromSnapshot}
+			if c.opts.snapshotFile != "" {
+				c.cur.data.KVs = maps.Clone(first.KVs)
+			}
+			c.offer(*c.cur)
 		}
-		c.offer(c.cur)
+		first.KVs = nil // c.etcdRaw now; the watch needs only the revision
 		if c.instanceID != "" && c.opts.watchEtcd && !c.etcdSrc.fromSnapshot {
 			c.joinRollout(ctx)
 		}
@@ -210,6 +218,9 @@ func (c *Config[T]) Close() error {
 		c.closed = true
 		c.statusMu.Unlock()
 		c.cancel()
+		if c.etcdSub != nil {
+			c.etcdSub.Wake() // the loop may wait on it alone
+		}
 		c.wg.Wait()
 		c.unregisterMetrics()
 	})

@@ -17,7 +17,8 @@ import (
 // under the start-up policy (which may fall back to the snapshot file),
 // and watched from the revision read. Read runs once, in Load, before Watch
 // starts on its own goroutine; first and fromSnapshot are not written after
-// that.
+// that, but for Load handing first's keys over to the reload loop (after
+// which first holds only the revision and the version).
 type etcdSource struct {
 	p            *etcdprov.Provider
 	startup      StartupPolicy

@@ -32,13 +32,13 @@ type options struct {
 	defaults   any // T or *T, checked by Load
 	files      []string
 	envPrefix  string
-	envSet     bool
 	environ    func() []string
 	etcd       *clientv3.Client
 	etcdPrefix string
 	order      []Layer
 	unknown    UnknownKeys
 	logger     *slog.Logger
+	envSet     bool
 	watchEtcd  bool
 	watchFiles bool
 	publish    bool

@@ -2,6 +2,7 @@ package config_test
 
 import (
 	"context"
+	"fmt"
 	"encoding/json"
 	"net/http"
 	"os"
@@ -138,4 +139,33 @@ func TestHealthOKRightAfterLoad(t *testing.T) {
 			t.Fatalf("load %d: health right after Load: %d %+v", i, code, h)
 		}
 	}
+}
+
+// Health started after changes were applied (the status goroutine starts
+// with the first Health call) reports the release in force, and follows
+// the releases after it.
+func TestHealthVersionAfterChanges(t *testing.T) {
+	cli := client(t)
+	ctx := context.Background()
+	p := prefix(t)
+	w := mustRaw(t, cli, p)
+	if _, err := w.Set(ctx, "pool", "1"); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.Load[Ops](ctx, config.WithEtcd(cli, p))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cfg.Close()
+	for pool := 2; pool <= 3; pool++ {
+		if _, err := w.Set(ctx, "pool", fmt.Sprint(pool)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, "pool 3", func() bool { return cfg.Get().Pool == 3 })
+	waitFor(t, "version 3 on the first Health calls", func() bool { return cfg.Health().Version == 3 })
+	if _, err := w.Set(ctx, "pool", "4"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "version 4", func() bool { return cfg.Health().Version == 4 })
 }

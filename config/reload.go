@@ -82,15 +82,20 @@ func (c *Config[T]) sender(fn func()) {
 }
 
 // startStatus starts the status goroutine once, unless Close was called.
-// Until it runs, the reload loop's statuses wait in statusCh (the newest
+// Until it runs, the reload loop's statuses wait in statusBox (the newest
 // only).
 func (c *Config[T]) startStatus() {
 	c.statusMu.Lock()
 	defer c.statusMu.Unlock()
-	if c.statusStarted || c.closed || c.statusCh == nil {
+	if c.statusStarted || c.closed || c.etcdSrc == nil {
 		return
 	}
 	c.statusStarted = true
+	seed := !c.statusOn.Load() // the loop has let statuses go by
+	c.enableStatus()
+	if seed {
+		c.seedStatus()
+	}
 	c.goroutine(func() { c.statusLoop(c.ctx) })
 }
 
@@ -131,13 +136,20 @@ func (c *Config[T]) send(ctx context.Context, u update) {
 func (c *Config[T]) loop(ctx context.Context) {
 	defer c.patcher.Reset() // waits for the copies it started
 	var etcdReady <-chan struct{}
+	stop := ctx.Done()
 	if c.etcdSub != nil {
 		defer c.etcdSub.Close()
 		etcdReady = c.etcdSub.Ready()
+		if c.updates == nil {
+			// Close wakes the loop through the subscription: a
+			// context's Done channel would be one more allocation per
+			// Config for that alone.
+			stop = nil
+		}
 	}
 	for {
 		select {
-		case <-ctx.Done():
+		case <-stop:
 			return
 		case u := <-c.updates:
 			if ctx.Err() != nil {
@@ -146,10 +158,13 @@ func (c *Config[T]) loop(ctx context.Context) {
 			c.apply(u)
 			c.settlePatcher()
 		case <-etcdReady:
+			if ctx.Err() != nil {
+				return // Close
+			}
 			// One update per token: Next leaves a token while more wait,
 			// so the other updates and Close get their turn in between.
 			eu, ok := c.etcdSub.Next()
-			if !ok || ctx.Err() != nil {
+			if !ok {
 				continue
 			}
 			content, err := c.etcdSrc.content(eu)
@@ -189,6 +204,7 @@ func (c *Config[T]) apply(u update) {
 				// The keys are known even if their tree cannot be built:
 				// the changes that follow apply to them.
 				c.etcdRaw, c.etcdOdd, c.inSync = u.content.Raw, -1, false
+				c.etcdStale = true // the tree keeps the keys before
 			}
 			c.rejected(u.content.Revision, err)
 		}
@@ -199,6 +215,7 @@ func (c *Config[T]) apply(u update) {
 	old := c.snap.Load()
 	if u.layer == c.etcdIdx && c.canary.overlay != nil && c.wantOverlay(u.content.Revision) == nil {
 		c.canary.overlay = nil // the promotion's data has arrived
+		c.etcdStale = true     // the layer's tree still carries the candidate: build it from the keys
 	}
 	var snap *Snapshot[T]
 	var paths []string
@@ -221,6 +238,7 @@ func (c *Config[T]) apply(u update) {
 					l.content = ct
 				}
 			}
+			c.etcdStale = err != nil
 		} else {
 			l.content = c.b.canonical(u.content)
 		}
@@ -272,19 +290,21 @@ func (c *Config[T]) settle(u update, old, snap *Snapshot[T], paths []string, err
 		c.report(err)
 		return
 	}
+	resync := u.content != nil && u.content.Resync
+	if len(paths) == 0 {
+		snap.Value = old.Value // nothing a reader can see changed
+	}
+	// Published before its status is offered: see seedStatus.
+	c.snap.Store(snap)
 	c.published()
 	if c.canary.rec != nil {
 		c.canaryStatus(nil)
 	}
-	resync := u.content != nil && u.content.Resync
 	if len(paths) == 0 {
-		snap.Value = old.Value // nothing a reader can see changed
-		c.snap.Store(snap)
 		c.metrics.reload("unchanged")
 		c.metrics.observeLag(u.received)
 		return
 	}
-	c.snap.Store(snap)
 	c.metrics.reload("applied")
 	c.metrics.observeLag(u.received)
 	c.notify(Change[T]{Old: old.Value, New: snap.Value, Revision: snap.Revision, From: old.Revision, Paths: paths, Source: kind, Resync: resync})
@@ -293,8 +313,12 @@ func (c *Config[T]) settle(u update, old, snap *Snapshot[T], paths []string, err
 // rejected records that the etcd content at rev was rejected, for the
 // instance record.
 func (c *Config[T]) rejected(rev int64, err error) {
-	c.cur.rejectedRev, c.cur.rejectedErr = rev, err.Error()
-	c.offer(c.cur)
+	cur := c.curStatus()
+	if cur == nil {
+		return
+	}
+	cur.rejectedRev, cur.rejectedErr = rev, err.Error()
+	c.offer(*cur)
 }
 
 // published records that the snapshot just built from c.layers is in
@@ -310,20 +334,38 @@ func (c *Config[T]) published() {
 	// Degraded until content read from etcd (not the snapshot file) is in
 	// force, however many revisions that takes.
 	c.degraded.Store(l.snapshot)
+	cur := c.curStatus()
+	if cur == nil {
+		return
+	}
 	rev := l.content.Revision
-	if c.cur.data.Revision == rev && c.cur.fromSnapshot == l.snapshot && c.cur.rejectedRev != rev {
+	if cur.data != nil && cur.data.Revision == rev && cur.fromSnapshot == l.snapshot && cur.rejectedRev != rev {
 		return // nothing the status goroutine shows changed
 	}
-	c.cur.data = &etcdprov.Data{Revision: rev}
+	cur.data = &etcdprov.Data{Revision: rev}
 	if c.opts.snapshotFile != "" {
-		c.cur.data.KVs = maps.Clone(c.etcdRaw) // the status goroutine writes it
+		kvs := c.etcdKVs()
+		if c.etcdRaw != nil {
+			kvs = maps.Clone(kvs) // the status goroutine writes it
+		}
+		cur.data.KVs = kvs
 	}
 	if l.snapshot {
-		c.cur.data.Version = c.etcdSrc.first.Version
+		cur.data.Version = c.etcdSrc.first.Version
 	}
-	c.cur.fromSnapshot = l.snapshot
-	if c.cur.rejectedRev == rev {
-		c.cur.rejectedRev, c.cur.rejectedErr = 0, "" // applies now
+	cur.fromSnapshot = l.snapshot
+	if cur.rejectedRev == rev {
+		cur.rejectedRev, cur.rejectedErr = 0, "" // applies now
 	}
-	c.offer(c.cur)
+	c.offer(*cur)
+}
+
+// curStatus returns the status the reload loop offered last, an empty one
+// when statuses are offered (statusOn) and none was yet, nil while they
+// are not.
+func (c *Config[T]) curStatus() *status {
+	if c.cur == nil && c.statusOn.Load() {
+		c.cur = &status{}
+	}
+	return c.cur
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -301,4 +302,56 @@ func TestSealedInsideContainers(t *testing.T) {
 	if len(got.Users) != 2 || got.Users[1].Password != "pw-of-bob" || got.Tenants["acme"].Token != "tok-of-acme" || got.Tenants["acme"].Rate != 3 {
 		t.Fatalf("loaded %+v", got)
 	}
+}
+
+// A change refused before it reaches the layer (a sealed value and no
+// keyring) leaves the layer's keys as etcd holds them: the next change to
+// another key is judged against them too, and rejected, as a fresh Load
+// would be, until the sealed value is gone.
+func TestRefusedChangeIsKept(t *testing.T) {
+	cli := client(t)
+	ctx := context.Background()
+	p := prefix(t)
+	put(t, cli, p, "password", "long enough")
+	put(t, cli, p, "token", "plain")
+	put(t, cli, p, "pool", "1")
+	cfg, err := config.Load[Vault](ctx, config.WithEtcd(cli, p))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cfg.Close()
+	errs := make(chan error, 10)
+	cfg.OnError(func(err error) { errs <- err })
+	// Changes applied in place first, so that the layer's tree stands for
+	// its keys.
+	for i := 2; i <= 4; i++ {
+		put(t, cli, p, "pool", fmt.Sprint(i))
+	}
+	waitFor(t, "pool 4", func() bool { return cfg.Get().Pool == 4 })
+
+	put(t, cli, p, "token", secret.Prefix+"k1:AAAA")
+	select {
+	case err := <-errs:
+		if !strings.Contains(err.Error(), "no keyring") {
+			t.Fatalf("sealed value without a keyring: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the sealed value was not refused")
+	}
+	put(t, cli, p, "pool", "5")
+	select {
+	case err := <-errs:
+		if !strings.Contains(err.Error(), "no keyring") {
+			t.Fatalf("pool 5 with the sealed token still in etcd: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatalf("pool 5 was applied (pool %d, token %q) while etcd holds a sealed token a fresh Load refuses", cfg.Get().Pool, cfg.Get().Token)
+	}
+	if _, err := config.Load[Vault](ctx, config.WithEtcd(cli, p)); err == nil {
+		t.Fatal("a fresh Load accepted the sealed token without a keyring")
+	}
+	put(t, cli, p, "token", "plain again")
+	waitFor(t, "pool 5 with a plain token", func() bool { return cfg.Get().Pool == 5 && cfg.Get().Token == "plain again" })
+	put(t, cli, p, "pool", "6")
+	waitFor(t, "pool 6", func() bool { return cfg.Get().Pool == 6 })
 }

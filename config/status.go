@@ -23,18 +23,46 @@ type status struct {
 	candidateErr string
 }
 
-// offer hands s to the status goroutine, replacing an unread older one.
-// Only the reload loop (or Load, before it starts) calls it.
+// offer hands s to the status goroutine, replacing an untaken older one,
+// once the status goroutine runs or is about to (statusOn); until then
+// the reload loop keeps no statuses, and the status goroutine starts from
+// the snapshot in force (seedStatus). Only the reload loop (or Load,
+// before it starts) calls it.
 func (c *Config[T]) offer(s status) {
-	for {
+	if !c.statusOn.Load() {
+		return
+	}
+	c.statusBox.Store(&s)
+	select {
+	case c.statusWake <- struct{}{}:
+	default:
+	}
+}
+
+// enableStatus makes the reload loop offer statuses from now on. The
+// caller holds statusMu, or is Load before the loop starts.
+func (c *Config[T]) enableStatus() {
+	if c.statusOn.Load() {
+		return
+	}
+	c.statusWake = make(chan struct{}, 1)
+	c.statusOn.Store(true) // after statusWake: the loop reads it once it sees statusOn
+}
+
+// seedStatus gives the status goroutine, started after the reload loop
+// let statuses go by (a first Health call), the etcd revision of the
+// snapshot in force to start from, unless the loop has offered one since.
+// The loop publishes a snapshot before it offers its status, so the seed
+// is no older than any status it let go by.
+func (c *Config[T]) seedStatus() {
+	seed := &status{data: &etcdprov.Data{Revision: c.snap.Load().Revision}, fromSnapshot: c.degraded.Load()}
+	if seed.fromSnapshot {
+		seed.data.Version = c.etcdSrc.first.Version
+	}
+	if c.statusBox.CompareAndSwap(nil, seed) {
 		select {
-		case c.statusCh <- s:
-			return
+		case c.statusWake <- struct{}{}:
 		default:
-			select {
-			case <-c.statusCh:
-			default:
-			}
 		}
 	}
 }
@@ -120,7 +148,12 @@ func (c *Config[T]) statusLoop(ctx context.Context) {
 			if health() && reg.lease != 0 {
 				publish()
 			}
-		case s := <-c.statusCh:
+		case <-c.statusWake:
+			p := c.statusBox.Swap(nil)
+			if p == nil {
+				continue
+			}
+			s := *p
 			if wait := time.Until(last.Add(statusInterval)); wait > 0 {
 				if pending == nil {
 					due.Reset(wait)
