@@ -2,8 +2,8 @@ package config_test
 
 import (
 	"context"
-	"fmt"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"os"
 	"path/filepath"
