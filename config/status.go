@@ -33,6 +33,11 @@ func (c *Config[T]) offer(s status) {
 		return
 	}
 	c.statusBox.Store(&s)
+	c.wakeStatus()
+}
+
+// wakeStatus leaves a token in statusWake, unless one is there.
+func (c *Config[T]) wakeStatus() {
 	select {
 	case c.statusWake <- struct{}{}:
 	default:
@@ -60,10 +65,7 @@ func (c *Config[T]) seedStatus() {
 		seed.data.Version = c.etcdSrc.first.Version
 	}
 	if c.statusBox.CompareAndSwap(nil, seed) {
-		select {
-		case c.statusWake <- struct{}{}:
-		default:
-		}
+		c.wakeStatus()
 	}
 }
 

@@ -211,11 +211,16 @@ func (s *sub) push(e entry) bool {
 		s.q = append(s.q[:0], m)
 		s.bytes = m.size
 	}
+	s.signal()
+	return true
+}
+
+// signal leaves a token in ready, unless one is there.
+func (s *sub) signal() {
 	select {
 	case s.ready <- struct{}{}:
 	default:
 	}
-	return true
 }
 
 // next returns the oldest queued update, waiting for one; false when ctx
@@ -250,10 +255,7 @@ func (s *sub) pop() (Update, bool) {
 	if len(s.q) == 0 {
 		s.q = nil // let go of the array a backlog grew
 	} else {
-		select {
-		case s.ready <- struct{}{}:
-		default:
-		}
+		s.signal()
 	}
 	s.bytes -= e.size
 	return e.u, true

@@ -261,12 +261,7 @@ func (s *Subscription) Next() (Update, bool) {
 // Wake puts a token in Ready (unless one is there), for a goroutine that
 // waits on Ready to look at something else: its owner stopping it, say.
 // Next then returns what waits, or false. Wake is safe from any goroutine.
-func (s *Subscription) Wake() {
-	select {
-	case s.s.ready <- struct{}{}:
-	default:
-	}
-}
+func (s *Subscription) Wake() { s.s.signal() }
 
 // Close leaves the shared watch; the last caller to leave ends it and
 // waits for its goroutine to return.
