@@ -43,7 +43,13 @@ func merge(layers []layer) merged {
 		tree = make(map[string]any)
 	}
 	m := merged{tree: tree, values: make(map[string]any, hint), origins: make(map[string]Origin, hint)}
-	m.addLeaves(tree, "", layers)
+	m.addKeyed(layers)
+	if len(m.values) < countLeaves(tree) {
+		// A leaf that no layer has a key for (or a key of the tree that
+		// holds a dot): walk the whole tree, which records the same
+		// values and origins for the leaves already recorded.
+		m.addLeaves(tree, "", layers)
+	}
 	return m
 }
 
@@ -71,6 +77,59 @@ func overlay(lo, hi map[string]any) map[string]any {
 		out[k] = v
 	}
 	return out
+}
+
+// addKeyed records in m.values and m.origins, as addLeaves does, every
+// leaf of m.tree that some layer has a key for, taking its path from the
+// layers' Keys instead of building it: one string fewer per leaf. The
+// leaves of no key are left out.
+func (m *merged) addKeyed(layers []layer) {
+	for i := len(layers) - 1; i >= 0; i-- {
+		higher := len(m.origins) > 0 // a higher layer recorded paths
+		for p, key := range layers[i].content.Keys {
+			if higher {
+				if _, done := m.origins[p]; done {
+					continue
+				}
+			}
+			if v, ok := leafAt(m.tree, p); ok {
+				m.values[p] = v
+				m.origins[p] = Origin{Layer: layers[i].kind, Key: key}
+			}
+		}
+	}
+}
+
+// leafAt returns the value at the dotted path p of tree when flatten
+// records it there: a leaf, not a map with entries.
+func leafAt(tree map[string]any, p string) (any, bool) {
+	for {
+		seg, rest, more := strings.Cut(p, ".")
+		v, ok := tree[seg]
+		sub, isMap := v.(map[string]any)
+		switch {
+		case !ok:
+			return nil, false
+		case !more:
+			return v, !isMap || len(sub) == 0
+		case !isMap:
+			return nil, false
+		}
+		tree, p = sub, rest
+	}
+}
+
+// countLeaves counts the leaves of tree (see flatten).
+func countLeaves(tree map[string]any) int {
+	n := 0
+	for _, v := range tree {
+		if sub, ok := v.(map[string]any); ok && len(sub) > 0 {
+			n += countLeaves(sub)
+		} else {
+			n++
+		}
+	}
+	return n
 }
 
 // addLeaves records every leaf of tree (see flatten) in m.values, and in

@@ -47,6 +47,31 @@ func TestMergeLaterLayerWins(t *testing.T) {
 	}
 }
 
+// TestMergeLeavesWithoutKeys covers the leaves merge cannot take from the
+// layers' Keys: a leaf no layer has a key for, and a key of the tree that
+// holds a dot. Values and origins are still those of a walk of the tree.
+func TestMergeLeavesWithoutKeys(t *testing.T) {
+	low := layer{kind: LayerFile, content: content(
+		map[string]any{"a": "1", "b": map[string]any{"c": "2"}},
+		map[string]string{"a": "x.yaml"})}
+	high := layer{kind: LayerEtcd, content: content(
+		map[string]any{"d.e": "3", "b": map[string]any{"f": "4"}},
+		map[string]string{"d.e": "/p/data/d.e", "b.f": "/p/data/b/f"})}
+	m := merge([]layer{low, high})
+	want := map[string]any{"a": "1", "b.c": "2", "b.f": "4", "d.e": "3"}
+	if !reflect.DeepEqual(m.values, want) {
+		t.Fatalf("values = %v, want %v", m.values, want)
+	}
+	wantOrigins := map[string]Origin{
+		"a":   {Layer: LayerFile, Key: "x.yaml"},
+		"b.f": {Layer: LayerEtcd, Key: "/p/data/b/f"},
+		"d.e": {Layer: LayerEtcd, Key: "/p/data/d.e"},
+	}
+	if !reflect.DeepEqual(m.origins, wantOrigins) {
+		t.Fatalf("origins = %v, want %v", m.origins, wantOrigins)
+	}
+}
+
 func TestOriginOf(t *testing.T) {
 	origins := map[string]Origin{
 		"servers.1.host": {Layer: LayerEtcd, Key: "/p/data/servers/1/host"},

@@ -48,40 +48,73 @@ func (d *Data) Tree(l Layout) (tree map[string]any, sources map[string]string, e
 // builds the tree, or tells what is wrong, and the part of this pass done
 // before the case was met is lost (a prefix of 10,000 leaf keys and one
 // document still builds faster than when every tree was sorted).
+//
+// A first pass counts the leaf keys beneath each key path, so that each map
+// of the tree is made with room for them; the paths are cut from one
+// string and the values from another: two allocations, not two per key.
 func (d *Data) leafTree(l Layout) (tree map[string]any, sources map[string]string, ok bool) {
-	tree = make(map[string]any)
-	sources = make(map[string]string, len(d.KVs))
+	children := make(map[string]int) // key path ("db", "" at the top) → leaf keys directly beneath
+	dir, n := "", 0                  // the key path counted last, and its count not yet in children
+	np, nv := 0, 0
 	for k, v := range d.KVs {
-		e, err := l.Parse(k)
-		if err != nil || e.Codec != nil || !mountLeaf(tree, e.Path, string(v)) {
+		rel, leaf := l.leafRel(k) // as l.Parse(k), for the keys it maps to a leaf
+		if !leaf {
 			return nil, nil, false
 		}
-		sources[e.Path] = k
+		np += len(rel)
+		nv += len(v)
+		parent := rel[:max(strings.LastIndexByte(rel, '/'), 0)]
+		if parent != dir {
+			children[dir] += n
+			dir, n = parent, 0
+		}
+		n++
+	}
+	children[dir] += n
+	var paths, values strings.Builder
+	paths.Grow(np)
+	values.Grow(nv)
+	tree = make(map[string]any, children[""])
+	sources = make(map[string]string, len(d.KVs))
+	for k, v := range d.KVs {
+		rel, _ := l.leafRel(k)
+		at := paths.Len()
+		writeDotted(&paths, rel)
+		p := paths.String()[at:]
+		at = values.Len()
+		values.Write(v)
+		if !mountLeaf(tree, rel, values.String()[at:], children) {
+			return nil, nil, false
+		}
+		sources[p] = k
 	}
 	return tree, sources, true
 }
 
-// mountLeaf sets the value at a dotted path of tree, creating the maps on
-// the way. It reports false, leaving tree partly changed, when a value
-// other than a map lies on the way or a value lies at path already.
-func mountLeaf(tree map[string]any, path string, v any) bool {
+// mountLeaf sets the value at key path rel ("db/port", for the config path
+// db.port) of tree, creating the maps on the way, each with room for as
+// many entries as children holds for its key path. It reports false,
+// leaving tree partly changed, when a value other than a map lies on the
+// way or a value lies at rel already.
+func mountLeaf(tree map[string]any, rel string, v any, children map[string]int) bool {
 	m := tree
-	for {
-		seg, rest, interior := strings.Cut(path, ".")
-		if !interior {
+	for at := 0; ; {
+		i := strings.IndexByte(rel[at:], '/')
+		if i < 0 {
 			n := len(m)
-			m[seg] = v
+			m[rel[at:]] = v
 			return len(m) > n
 		}
+		seg := rel[at : at+i]
 		next, ok := m[seg].(map[string]any)
 		if !ok {
 			if _, taken := m[seg]; taken {
 				return false
 			}
-			next = make(map[string]any)
+			next = make(map[string]any, children[rel[:at+i]])
 			m[seg] = next
 		}
-		m, path = next, rest
+		m, at = next, at+i+1
 	}
 }
 

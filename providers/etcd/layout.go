@@ -198,9 +198,8 @@ func (l Layout) Parse(key string) (Entry, error) {
 	if !ok {
 		return Entry{}, &KeyError{Key: key, Err: fmt.Errorf("not under %s", l.Data())}
 	}
-	if rel != "" && rel[0] != '/' && rel[len(rel)-1] != '/' && !strings.Contains(rel, "//") && !strings.Contains(rel, ".") {
-		// The common case, told apart at once: a leaf key (no document
-		// extension), no segment empty or holding a dot.
+	if plainLeaf(rel) {
+		// The common case, told apart at once.
 		return Entry{Path: dotted(rel)}, nil
 	}
 	dir, last := "", rel
@@ -229,6 +228,24 @@ func (l Layout) Parse(key string) (Entry, error) {
 	return Entry{Path: dotted(rel), Codec: c}, nil
 }
 
+// leafRel returns key relative to the data prefix when it is a plain leaf
+// key (see plainLeaf): the keys Parse maps to a leaf Entry, and only those.
+func (l Layout) leafRel(key string) (string, bool) {
+	rel, ok := strings.CutPrefix(key, l.prefix)
+	if ok {
+		rel, ok = strings.CutPrefix(rel, "/data/")
+	}
+	return rel, ok && plainLeaf(rel)
+}
+
+// plainLeaf reports whether rel, a key relative to the data prefix, is a
+// leaf key that fits the layout: not empty, no document extension, no
+// segment empty or holding a dot. Every other key is a document or does
+// not fit the layout.
+func plainLeaf(rel string) bool {
+	return rel != "" && rel[0] != '/' && rel[len(rel)-1] != '/' && !strings.Contains(rel, "//") && !strings.Contains(rel, ".")
+}
+
 // dotted returns the key path rel with its slashes turned into dots: the
 // config path "db.port" of "db/port" (strings.ReplaceAll, in one
 // allocation and one pass).
@@ -238,11 +255,17 @@ func dotted(rel string) string {
 	}
 	var b strings.Builder
 	b.Grow(len(rel))
+	writeDotted(&b, rel)
+	return b.String()
+}
+
+// writeDotted writes rel to b with its slashes turned into dots.
+func writeDotted(b *strings.Builder, rel string) {
 	for {
 		seg, rest, more := strings.Cut(rel, "/")
 		b.WriteString(seg)
 		if !more {
-			return b.String()
+			return
 		}
 		b.WriteByte('.')
 		rel = rest
