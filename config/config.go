@@ -114,7 +114,8 @@ func Load[T any](ctx context.Context, opts ...Option) (*Config[T], error) {
 			return nil, fmt.Errorf("config: WithEtcd: %w", err)
 		}
 		c.etcd = etcdprov.New(c.opts.etcd, c.opts.etcdPrefix)
-		c.etcdSrc = &etcdSource{p: c.etcd, startup: c.opts.startup, snapshotFile: c.opts.snapshotFile, log: c.log}
+		c.etcdSrc = &etcdSource{p: c.etcd, startup: c.opts.startup, snapshotFile: c.opts.snapshotFile, log: c.log,
+			leaves: c.opts.keyring == nil} // a keyring opens values in the tree: the keys must be kept
 	}
 
 	layers, err := c.sources()
@@ -148,6 +149,9 @@ func Load[T any](ctx context.Context, opts ...Option) (*Config[T], error) {
 		// status goroutine gets its own copy.
 		c.etcdRaw = first.KVs
 		c.etcdOdd = -1 // counted at the first change
+		if first.KVs == nil {
+			c.etcdOdd = 0 // plain leaves only, read into the tree (ReadLeaves): see dropRaw
+		}
 		c.version.Store(first.Version)
 		c.degraded.Store(c.etcdSrc.fromSnapshot)
 		if c.opts.instance != nil || c.opts.snapshotFile != "" || c.opts.metrics != nil {
@@ -156,7 +160,7 @@ func Load[T any](ctx context.Context, opts ...Option) (*Config[T], error) {
 			c.enableStatus()
 			c.cur = &status{data: &etcdprov.Data{Revision: first.Revision, Version: first.Version}, fromSnapshot: c.etcdSrc.fromSnapshot}
 			if c.opts.snapshotFile != "" {
-				c.cur.data.KVs = maps.Clone(first.KVs)
+				c.cur.data.KVs = maps.Clone(c.etcdKVs())
 			}
 			c.offer(*c.cur)
 		}

@@ -24,6 +24,7 @@ type etcdSource struct {
 	startup      StartupPolicy
 	snapshotFile string
 	log          *slog.Logger
+	leaves       bool // read with ReadLeaves: a prefix of plain leaves needs no KVs
 
 	first        *etcdprov.Data // what Read returned; Watch starts after it
 	fromSnapshot bool           // first came from the snapshot file
@@ -48,7 +49,7 @@ func (s *etcdSource) read(ctx context.Context) (d *etcdprov.Data, fromSnapshot b
 		b := etcdprov.NewBackoff(50*time.Millisecond, time.Second)
 		for {
 			rctx, cancel := context.WithDeadline(ctx, deadline)
-			d, err = s.p.Read(rctx)
+			d, err = s.readNow(rctx)
 			cancel()
 			if err == nil || ctx.Err() != nil {
 				return d, false, err
@@ -73,7 +74,7 @@ func (s *etcdSource) read(ctx context.Context) (d *etcdprov.Data, fromSnapshot b
 			try = min(try, time.Until(dl)/2)
 		}
 		rctx, cancel := context.WithTimeout(ctx, try)
-		d, err = s.p.Read(rctx)
+		d, err = s.readNow(rctx)
 		cancel()
 		if err == nil {
 			return d, false, nil
@@ -86,9 +87,17 @@ func (s *etcdSource) read(ctx context.Context) (d *etcdprov.Data, fromSnapshot b
 			"revision", snap.Revision, "version", snap.Version, "err", err)
 		return snap, true, nil
 	default:
-		d, err = s.p.Read(ctx)
+		d, err = s.readNow(ctx)
 		return d, false, err
 	}
+}
+
+// readNow reads the prefix once, with ReadLeaves when s.leaves.
+func (s *etcdSource) readNow(ctx context.Context) (*etcdprov.Data, error) {
+	if s.leaves {
+		return s.p.ReadLeaves(ctx)
+	}
+	return s.p.Read(ctx)
 }
 
 // Watch follows the prefix from the revision Read returned. After a start

@@ -3,6 +3,8 @@ package etcd
 import (
 	"cmp"
 	"errors"
+	"iter"
+	stdmaps "maps"
 	"slices"
 	"sort"
 	"strings"
@@ -11,15 +13,27 @@ import (
 )
 
 // Data is the configuration held under one prefix at one etcd revision: the
-// raw data keys and their values. A Data is never mutated once returned.
+// raw data keys and their values. A Data is never mutated once returned,
+// but for the tree a Data from ReadLeaves hands over (see Content).
 type Data struct {
 	// Revision is the etcd revision the data was read or watched at.
 	Revision int64
-	// KVs maps each data key (full etcd key) to its value.
+	// KVs maps each data key (full etcd key) to its value. It is nil in a
+	// Data from ReadLeaves whose keys are all plain leaves: its content
+	// says all they hold.
 	KVs map[string][]byte
 	// Version is the release version (P/meta/version) at Revision, when
 	// known: Read sets it, watch updates leave it 0.
 	Version int64
+
+	leaves *leaves // the content built by ReadLeaves instead of KVs, until Content takes it
+}
+
+// leaves is the tree of a prefix whose keys are all plain leaves, and the
+// key of every leaf (see leafTree).
+type leaves struct {
+	tree    map[string]any
+	sources map[string]string
 }
 
 // Tree builds the nested configuration tree of d under layout l. Leaf keys
@@ -53,10 +67,16 @@ func (d *Data) Tree(l Layout) (tree map[string]any, sources map[string]string, e
 // of the tree is made with room for them; the paths are cut from one
 // string and the values from another: two allocations, not two per key.
 func (d *Data) leafTree(l Layout) (tree map[string]any, sources map[string]string, ok bool) {
+	return leafTree(l, stdmaps.All(d.KVs), len(d.KVs))
+}
+
+// leafTree is Data.leafTree over the n keys and values of kvs, which it
+// goes through twice.
+func leafTree(l Layout, kvs iter.Seq2[string, []byte], n int) (tree map[string]any, sources map[string]string, ok bool) {
 	children := make(map[string]int) // key path ("db", "" at the top) → leaf keys directly beneath
-	dir, n := "", 0                  // the key path counted last, and its count not yet in children
+	dir, under := "", 0              // the key path counted last, and its count not yet in children
 	np, nv := 0, 0
-	for k, v := range d.KVs {
+	for k, v := range kvs {
 		rel, leaf := l.leafRel(k) // as l.Parse(k), for the keys it maps to a leaf
 		if !leaf {
 			return nil, nil, false
@@ -65,18 +85,18 @@ func (d *Data) leafTree(l Layout) (tree map[string]any, sources map[string]strin
 		nv += len(v)
 		parent := rel[:max(strings.LastIndexByte(rel, '/'), 0)]
 		if parent != dir {
-			children[dir] += n
-			dir, n = parent, 0
+			children[dir] += under
+			dir, under = parent, 0
 		}
-		n++
+		under++
 	}
-	children[dir] += n
+	children[dir] += under
 	var paths, values strings.Builder
 	paths.Grow(np)
 	values.Grow(nv)
 	tree = make(map[string]any, children[""])
-	sources = make(map[string]string, len(d.KVs))
-	for k, v := range d.KVs {
+	sources = make(map[string]string, n)
+	for k, v := range kvs {
 		rel, _ := l.leafRel(k)
 		at := paths.Len()
 		writeDotted(&paths, rel)

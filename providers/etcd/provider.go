@@ -69,6 +69,19 @@ func (p *Provider) Layout() Layout { return p.layout }
 // cluster makes it fail within the request timeout with an error naming the
 // endpoints.
 func (p *Provider) Read(ctx context.Context) (*Data, error) {
+	return p.read(ctx, false)
+}
+
+// ReadLeaves reads as Read does, and when every data key is a plain leaf
+// (no document, no key that does not fit the layout, no leaf beneath
+// another) it builds the prefix's content (see Data.Content) from the
+// answer at once, without KVs: the Data's KVs is nil then, and its
+// Content hands that content over. Otherwise the Data is Read's.
+func (p *Provider) ReadLeaves(ctx context.Context) (*Data, error) {
+	return p.read(ctx, true)
+}
+
+func (p *Provider) read(ctx context.Context, leavesOnly bool) (*Data, error) {
 	ctx, cancel := context.WithTimeout(ctx, p.timeout)
 	defer cancel()
 	resp, err := p.cli.Txn(ctx).Then(
@@ -79,7 +92,10 @@ func (p *Provider) Read(ctx context.Context) (*Data, error) {
 		return nil, p.wrap("read "+p.layout.Data(), err)
 	}
 	kvs := resp.Responses[0].GetResponseRange().Kvs
-	d := &Data{Revision: resp.Header.Revision, KVs: make(map[string][]byte, len(kvs))}
+	d := &Data{Revision: resp.Header.Revision}
+	if v := resp.Responses[1].GetResponseRange().Kvs; len(v) > 0 {
+		d.Version, _ = strconv.ParseInt(string(v[0].Value), 10, 64)
+	}
 	// The keys are cut from one string: one allocation, not one per key.
 	n := 0
 	for _, kv := range kvs {
@@ -90,13 +106,25 @@ func (p *Provider) Read(ctx context.Context) (*Data, error) {
 	for _, kv := range kvs {
 		b.Write(kv.Key)
 	}
-	all, at := b.String(), 0
-	for _, kv := range kvs {
-		d.KVs[all[at:at+len(kv.Key)]] = kv.Value
-		at += len(kv.Key)
+	all := b.String()
+	each := func(yield func(string, []byte) bool) {
+		at := 0
+		for _, kv := range kvs {
+			if !yield(all[at:at+len(kv.Key)], kv.Value) {
+				return
+			}
+			at += len(kv.Key)
+		}
 	}
-	if v := resp.Responses[1].GetResponseRange().Kvs; len(v) > 0 {
-		d.Version, _ = strconv.ParseInt(string(v[0].Value), 10, 64)
+	if leavesOnly {
+		if tree, sources, ok := leafTree(p.layout, each, len(kvs)); ok {
+			d.leaves = &leaves{tree: tree, sources: sources}
+			return d, nil
+		}
+	}
+	d.KVs = make(map[string][]byte, len(kvs))
+	for k, v := range each {
+		d.KVs[k] = v
 	}
 	return d, nil
 }

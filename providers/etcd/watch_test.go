@@ -728,3 +728,50 @@ func TestSubscription(t *testing.T) {
 		t.Fatalf("%d shared watches after every caller left", n)
 	}
 }
+
+// ReadLeaves builds the content of a prefix of plain leaves from the read
+// itself, without KVs, and it equals the content Read's Data builds; a
+// prefix holding a document (or a leaf beneath another) reads as Read does.
+func TestReadLeaves(t *testing.T) {
+	c := etcdtest.New(t)
+	cli := c.Client(t)
+	const prefix = "/read/leaves"
+	txn(t, cli, prefix, "1", "a", "db/host", "db/port", "items/k1", "items/k2")
+	p := etcd.New(cli, prefix)
+	ctx := context.Background()
+	lean, err := p.ReadLeaves(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	full := read(t, cli, prefix)
+	if lean.KVs != nil || lean.Revision != full.Revision {
+		t.Fatalf("ReadLeaves of plain leaves: KVs %v, revision %d (Read: %d)", lean.KVs, lean.Revision, full.Revision)
+	}
+	got, err := lean.Content(p.Layout())
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := full.Content(p.Layout())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(got.Tree) != fmt.Sprint(want.Tree) || fmt.Sprint(got.Keys) != fmt.Sprint(want.Keys) || got.Revision != want.Revision || got.Raw != nil {
+		t.Fatalf("ReadLeaves content %+v, Read's %+v", got, want)
+	}
+
+	for name, key := range map[string]string{"a document": "/read/leaves/data/extra.yaml", "a leaf beneath a leaf": "/read/leaves/data/a/b"} {
+		if _, err := cli.Put(ctx, key, "x: 1"); err != nil {
+			t.Fatal(err)
+		}
+		d, err := p.ReadLeaves(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !sameKVs(d.KVs, read(t, cli, prefix).KVs) {
+			t.Fatalf("ReadLeaves with %s: KVs %q, want Read's", name, d.KVs)
+		}
+		if _, err := cli.Delete(ctx, key); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
