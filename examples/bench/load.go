@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -104,6 +105,7 @@ func loadSize(ctx context.Context, b *bench, n, runs int, res *loadResult) (err 
 	times := map[string][]time.Duration{}
 	for r := range runs + 1 {
 		for _, l := range rotate(loaders, r) {
+			runtime.GC() // no subject pays for the garbage of the one before
 			start := time.Now()
 			w, err := l.load()
 			d := time.Since(start)

@@ -127,7 +127,7 @@ func defaultOptions(quick bool) options {
 			changeKeys: 1000, changePuts: 30, changeWarmup: 5, changeBlock: 10, changeKoanf: 10,
 			benchTime: 200 * time.Millisecond, sections: sectionSet(allSections...), out: "../../docs", command: "cd examples/bench && go run . -quick", quick: true}
 	}
-	return options{puts: 2000, warmup: 100, loadSizes: []int{1000, 10000}, runsSmall: 10, runsLarge: 5,
+	return options{puts: 2000, warmup: 100, loadSizes: []int{1000, 10000}, runsSmall: 30, runsLarge: 15,
 		casCommits: 1000, casWriters: []int{1, 4}, fanout: 1000, fanoutPuts: 50, fleet: 1000, fleetPuts: 100,
 		changeKeys: 10000, changePuts: 500, changeWarmup: 20, changeBlock: 50, changeKoanf: 50,
 		sections: sectionSet(allSections...), out: "../../docs", command: "cd examples/bench && go run ."}

@@ -75,7 +75,7 @@ func (r *results) markdown(chart string) string {
 	if l := r.load; l != nil {
 		w("## 2. Start-up load into a typed struct\n\n")
 		w("`n` leaf keys `P/data/items/kNNNNN` loaded into `struct{ Items map[string]int }`. Subjects take turns within each run; " +
-			"one untimed warm-up run; median of the timed runs. Strata: `Load` with `WithWatch(false, false)` (read, merge, bind, " +
+			"one untimed warm-up run; a garbage collection before each timed load, so that no subject pays for the garbage of the one before; median of the timed runs. Strata: `Load` with `WithWatch(false, false)` (read, merge, bind, " +
 			"validate), then `Close`. koanf: `Load` into a fresh instance through its etcd provider (dialled once beforehand; " +
 			"its keys stripped of the prefix and unflattened on `/`), then `Unmarshal`.\n\n")
 		w("| loader |")
