@@ -135,17 +135,16 @@ func (c *Config[T]) send(ctx context.Context, u update) {
 // applies updates one at a time, publishes snapshots and runs subscribers.
 func (c *Config[T]) loop(ctx context.Context) {
 	defer c.patcher.Reset() // waits for the copies it started
-	var etcdReady <-chan struct{}
-	stop := ctx.Done()
+	var etcdReady, stop <-chan struct{}
 	if c.etcdSub != nil {
 		defer c.etcdSub.Close()
 		etcdReady = c.etcdSub.Ready()
-		if c.updates == nil {
-			// Close wakes the loop through the subscription: a
-			// context's Done channel would be one more allocation per
-			// Config for that alone.
-			stop = nil
-		}
+	}
+	if c.etcdSub == nil || c.updates != nil {
+		// Else Close wakes the loop through the subscription: a
+		// context's Done channel would be one more allocation per Config
+		// for that alone.
+		stop = ctx.Done()
 	}
 	for {
 		select {
