@@ -104,7 +104,7 @@ func (c *Config[T]) notify(ch Change[T]) {
 	start := time.Now()
 	defer func() { c.metrics.observeSubscribers(time.Since(start)) }()
 	for _, s := range c.onChange.snapshot() {
-		if c.ctx.Err() != nil {
+		if c.closing.Load() {
 			return // closed, possibly by the previous subscriber
 		}
 		if err := c.call(func() { s.fn(ch) }); err != nil {
@@ -116,13 +116,13 @@ func (c *Config[T]) notify(ch Change[T]) {
 // report logs err and passes it to every error subscriber.
 func (c *Config[T]) report(err error) {
 	c.lastErr.Store(&errorRecord{msg: err.Error(), time: time.Now()})
-	c.log.Error("config: error", "type", reflect.TypeFor[T]().String(), "err", err)
+	c.opts.logger.Error("config: error", "type", reflect.TypeFor[T]().String(), "err", err)
 	for _, s := range c.onError.snapshot() {
-		if c.ctx.Err() != nil {
+		if c.closing.Load() {
 			return
 		}
 		if perr := c.call(func() { s.fn(err) }); perr != nil {
-			c.log.Error("config: OnError subscriber", "err", perr)
+			c.opts.logger.Error("config: OnError subscriber", "err", perr)
 		}
 	}
 }
@@ -131,7 +131,7 @@ func (c *Config[T]) call(fn func()) (err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			err = fmt.Errorf("%w: %v", ErrPanic, r)
-			c.log.Error("config: subscriber panicked", "panic", r, "stack", string(debug.Stack()))
+			c.opts.logger.Error("config: subscriber panicked", "panic", r, "stack", string(debug.Stack()))
 		}
 	}()
 	fn()

@@ -31,7 +31,6 @@ import (
 type Config[T any] struct {
 	snap atomic.Pointer[Snapshot[T]]
 	opts options
-	log  *slog.Logger
 	b    binder[T]
 
 	// layers is owned by Load until it returns, then by the reload loop.
@@ -40,9 +39,9 @@ type Config[T any] struct {
 	etcdSrc   *etcdSource        // the etcd layer's source; nil without
 	etcdIdx   int                // index of the etcd layer in layers; -1 without
 	etcdRaw   map[string][]byte  // the etcd layer's keys and values, nil while its tree and keys stand for them (dropRaw); owned by the reload loop
-	etcdStale bool               // the etcd layer's tree lags etcdRaw (a change refused before it reached the tree); the next change builds it anew; owned by the reload loop
 	etcdOdd   int                // keys of etcdRaw that keep changes from being applied alone (oddKeys), -1 until counted; owned by the reload loop
 	inSync    bool               // the snapshot is built from what the layers hold; owned by the reload loop
+	etcdStale bool               // the etcd layer's tree lags etcdRaw (a change refused before it reached the tree); the next change builds it anew; owned by the reload loop
 	patcher   codec.Patcher      // copies of the snapshot's large maps for the next change; owned by the reload loop
 	patchV    *T                 // the value the last change patched, until the loop settles patcher
 	canary    canaryState        // the rollout as this Config sees it; owned by the reload loop
@@ -68,7 +67,7 @@ type Config[T any] struct {
 
 	updates   chan update            // layer watchers → reload loop; nil when there are none
 	etcdSub   *etcdprov.Subscription // the etcd layer's place in the shared watch, read by the reload loop; nil when a watcher goroutine sends its updates
-	ctx       context.Context        // done once Close is called
+	ctx       context.Context        // cancelled by Close; nil when nothing waits on it (runContext); written only by start
 	cancel    context.CancelFunc
 	wg        sync.WaitGroup // every goroutine but the reload loop
 	loopGID   atomic.Int64   // the reload loop's goroutine id, set when it starts
@@ -79,8 +78,10 @@ type Config[T any] struct {
 	// the start (an instance record, a snapshot file, metrics), else with
 	// the first call of Health; statusMu orders that start with Close.
 	statusMu      sync.Mutex
-	statusStarted bool // under statusMu
-	closed        bool // under statusMu: Close was called
+	statusStarted bool               // under statusMu
+	closed        bool               // under statusMu: Close was called
+	closing       atomic.Bool        // Close was called: read by the reload loop
+	statusCancel  context.CancelFunc // under statusMu: ends the status goroutine
 }
 
 // Load reads every configured layer, merges them in order, binds the result
@@ -102,7 +103,6 @@ func Load[T any](ctx context.Context, opts ...Option) (*Config[T], error) {
 	for _, o := range opts {
 		o(&c.opts)
 	}
-	c.log = c.opts.logger
 	c.b = newBinder[T]()
 	if c.opts.instance != nil {
 		host, _ := os.Hostname()
@@ -114,7 +114,7 @@ func Load[T any](ctx context.Context, opts ...Option) (*Config[T], error) {
 			return nil, fmt.Errorf("config: WithEtcd: %w", err)
 		}
 		c.etcd = etcdprov.New(c.opts.etcd, c.opts.etcdPrefix)
-		c.etcdSrc = &etcdSource{p: c.etcd, startup: c.opts.startup, snapshotFile: c.opts.snapshotFile, log: c.log,
+		c.etcdSrc = &etcdSource{p: c.etcd, startup: c.opts.startup, snapshotFile: c.opts.snapshotFile, log: c.opts.logger,
 			leaves: c.opts.keyring == nil} // a keyring opens values in the tree: the keys must be kept
 	}
 
@@ -220,8 +220,15 @@ func (c *Config[T]) Close() error {
 	c.closeOnce.Do(func() {
 		c.statusMu.Lock()
 		c.closed = true
+		statusCancel := c.statusCancel
 		c.statusMu.Unlock()
-		c.cancel()
+		c.closing.Store(true)
+		if c.cancel != nil {
+			c.cancel()
+		}
+		if statusCancel != nil {
+			statusCancel()
+		}
 		if c.etcdSub != nil {
 			c.etcdSub.Wake() // the loop may wait on it alone
 		}
@@ -325,7 +332,7 @@ func (c *Config[T]) candidate(layers []layer) (*Snapshot[T], error) {
 		case UnknownFail:
 			return nil, fmt.Errorf("%w: %s", ErrUnknownKeys, describePaths(unused, m.origins))
 		case UnknownReport:
-			c.log.Warn("config: keys match no field", "type", reflect.TypeFor[T]().String(), "keys", describePaths(unused, m.origins))
+			c.opts.logger.Warn("config: keys match no field", "type", reflect.TypeFor[T]().String(), "keys", describePaths(unused, m.origins))
 		}
 	}
 	return &Snapshot[T]{Value: v, Revision: rev, Origins: m.origins, Unknown: unused, Time: time.Now(), values: newFlatValues(m.values), secrets: c.b.secrets}, nil

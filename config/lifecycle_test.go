@@ -100,7 +100,16 @@ func TestCloseWaitsForRunningSubscriber(t *testing.T) {
 // A subscriber may call Close: it returns without waiting for the
 // subscriber that called it, no later subscriber runs, and every goroutine
 // of the Config ends once the subscriber returns.
+//
+// With only an etcd layer the reload loop waits on its subscription alone,
+// and Close wakes it there; with an instance record it waits on its
+// context as well.
 func TestCloseFromSubscriber(t *testing.T) {
+	t.Run("etcd layer only", func(t *testing.T) { closeFromSubscriber(t, false) })
+	t.Run("with an instance record", func(t *testing.T) { closeFromSubscriber(t, true) })
+}
+
+func closeFromSubscriber(t *testing.T, instance bool) {
 	cli := client(t)
 	p := prefix(t)
 	put(t, cli, p, "c", "etcd") // the writing client's goroutines are running now
@@ -110,8 +119,11 @@ func TestCloseFromSubscriber(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer own.Close()
-	cfg, err := config.Load[Pair](context.Background(), config.WithEtcd(own, p),
-		config.WithInstance("close-from-subscriber", nil, 0))
+	opts := []config.Option{config.WithEtcd(own, p)}
+	if instance {
+		opts = append(opts, config.WithInstance("close-from-subscriber", nil, 0))
+	}
+	cfg, err := config.Load[Pair](context.Background(), opts...)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -26,8 +26,6 @@ type update struct {
 // start launches the watchers of every layer that can change, the status
 // goroutine, and the reload loop that owns the layers from then on.
 func (c *Config[T]) start() {
-	ctx, cancel := context.WithCancel(context.Background())
-	c.ctx, c.cancel = ctx, cancel
 	if c.etcdSrc != nil {
 		if c.opts.instance != nil || c.opts.snapshotFile != "" || c.opts.metrics != nil {
 			c.startStatus()
@@ -39,6 +37,7 @@ func (c *Config[T]) start() {
 		}
 	}
 	if c.instanceID != "" && c.etcdSrc != nil && c.opts.watchEtcd {
+		ctx := c.runContext()
 		c.sender(func() { c.watchRollout(ctx) })
 	}
 	for i, l := range c.layers {
@@ -55,6 +54,7 @@ func (c *Config[T]) start() {
 				continue
 			}
 		}
+		ctx := c.runContext()
 		c.sender(func() {
 			err := w.Watch(ctx, func(content *providers.Content, err error) {
 				c.send(ctx, update{layer: i, content: content, err: err, received: time.Now()})
@@ -64,12 +64,26 @@ func (c *Config[T]) start() {
 			}
 		})
 	}
+	if c.etcdSub == nil || c.updates != nil || c.opts.keyring != nil {
+		c.runContext() // the loop waits on it, or hands it to the keyring
+	}
+	ctx := c.ctx // nil when the loop needs none: Close wakes it through etcdSub
 	c.loopWG.Add(1)
 	go func() {
 		defer c.loopWG.Done()
 		c.loopGID.Store(goid())
 		c.loop(ctx)
 	}()
+}
+
+// runContext returns the context that Close cancels, made on first use.
+// Only start calls it, before the reload loop starts: a Config whose loop
+// waits on its etcd subscription alone makes none.
+func (c *Config[T]) runContext() context.Context {
+	if c.ctx == nil {
+		c.ctx, c.cancel = context.WithCancel(context.Background())
+	}
+	return c.ctx
 }
 
 // sender starts fn on a goroutine of its own that sends updates to the
@@ -96,7 +110,9 @@ func (c *Config[T]) startStatus() {
 	if seed {
 		c.seedStatus()
 	}
-	c.goroutine(func() { c.statusLoop(c.ctx) })
+	ctx, cancel := context.WithCancel(context.Background())
+	c.statusCancel = cancel
+	c.goroutine(func() { c.statusLoop(ctx) })
 }
 
 // goid returns the id of the calling goroutine, from the first line of its
@@ -140,7 +156,7 @@ func (c *Config[T]) loop(ctx context.Context) {
 		defer c.etcdSub.Close()
 		etcdReady = c.etcdSub.Ready()
 	}
-	if c.etcdSub == nil || c.updates != nil {
+	if ctx != nil && (c.etcdSub == nil || c.updates != nil) {
 		// Else Close wakes the loop through the subscription: a
 		// context's Done channel would be one more allocation per Config
 		// for that alone.
@@ -151,13 +167,13 @@ func (c *Config[T]) loop(ctx context.Context) {
 		case <-stop:
 			return
 		case u := <-c.updates:
-			if ctx.Err() != nil {
+			if c.closing.Load() {
 				return // Close won the race with u
 			}
 			c.apply(u)
 			c.settlePatcher()
 		case <-etcdReady:
-			if ctx.Err() != nil {
+			if c.closing.Load() {
 				return // Close
 			}
 			// One update per token: Next leaves a token while more wait,

@@ -100,7 +100,7 @@ func (c *Config[T]) statusLoop(ctx context.Context) {
 			return
 		}
 		if err := reg.publish(ctx); err != nil && ctx.Err() == nil {
-			c.log.Warn("config: instance record", "err", err)
+			c.opts.logger.Warn("config: instance record", "err", err)
 			retry.Reset(time.Second)
 		}
 	}
@@ -199,7 +199,7 @@ func (c *Config[T]) follow(ctx context.Context, s status) {
 			// is when it matters most), with the version last known; a
 			// later revision brings the version up to date.
 			version = c.version.Load()
-			c.log.Warn("config: read release version", "revision", s.data.Revision, "err", err, "assumed", version)
+			c.opts.logger.Warn("config: read release version", "revision", s.data.Revision, "err", err, "assumed", version)
 		default:
 			version = v
 			c.version.Store(version)
@@ -209,7 +209,7 @@ func (c *Config[T]) follow(ctx context.Context, s status) {
 	}
 	if c.opts.snapshotFile != "" && !s.fromSnapshot {
 		if err := writeSnapshotFile(c.opts.snapshotFile, c.etcd.Layout(), s.data, version); err != nil {
-			c.log.Error("config: write snapshot file", "file", c.opts.snapshotFile, "err", err)
+			c.opts.logger.Error("config: write snapshot file", "file", c.opts.snapshotFile, "err", err)
 		}
 	}
 }
