@@ -259,18 +259,9 @@ func (s *Server) preview(w http.ResponseWriter, r *http.Request, p *pending, v *
 		}
 	}
 	if fe, ok := fieldErrors(err); ok {
-		for path, reasons := range fe {
-			if path == v.Path && v.Path != "" {
-				v.FieldErrors = append(v.FieldErrors, reasons...)
-			} else {
-				for _, reason := range reasons {
-					if path != "" {
-						reason = path + ": " + reason
-					}
-					v.OtherErrors = append(v.OtherErrors, reason)
-				}
-			}
-		}
+		at, other := reasonLines(fe, v.Path)
+		v.FieldErrors = append(v.FieldErrors, at...)
+		v.OtherErrors = append(v.OtherErrors, other...)
 		s.render(w, r, http.StatusUnprocessableEntity, "edit", v)
 		return
 	}
@@ -508,14 +499,8 @@ func (s *Server) pushPreview(w http.ResponseWriter, r *http.Request, p *pending,
 		rel, err = s.apply(ctx, r, wr, p, si, config.DryRun(), config.ExpectRevision(rev))
 	}
 	if fe, ok := fieldErrors(err); ok {
-		for path, reasons := range fe {
-			for _, reason := range reasons {
-				if path != "" {
-					reason = path + ": " + reason
-				}
-				v.Errors = append(v.Errors, reason)
-			}
-		}
+		_, all := reasonLines(fe, "")
+		v.Errors = append(v.Errors, all...)
 		s.render(w, r, http.StatusUnprocessableEntity, "push", v)
 		return
 	}

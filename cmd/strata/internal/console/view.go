@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"html/template"
+	"maps"
 	"net/http"
 	"net/url"
 	"slices"
@@ -372,6 +373,25 @@ func fieldErrors(err error) (map[string][]string, bool) {
 		m[""] = []string{err.Error()}
 	}
 	return m, true
+}
+
+// reasonLines renders fieldErrors' problems in path order: those at path
+// at (when at is not empty) as their reasons alone, the others as
+// "path: reason" lines.
+func reasonLines(fe map[string][]string, at string) (atPath, others []string) {
+	for _, p := range slices.Sorted(maps.Keys(fe)) {
+		for _, reason := range fe[p] {
+			switch {
+			case p == at && at != "":
+				atPath = append(atPath, reason)
+			case p != "":
+				others = append(others, p+": "+reason)
+			default:
+				others = append(others, reason)
+			}
+		}
+	}
+	return atPath, others
 }
 
 func conflictMessage(err error) (string, bool) {
