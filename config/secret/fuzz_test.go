@@ -109,7 +109,9 @@ func FuzzOpen(f *testing.F) {
 			t.Fatalf("error %v wraps none of ErrMalformed, ErrUnknownKey, ErrTampered", err)
 		}
 		for _, k := range keyText {
-			if strings.Contains(err.Error(), k) {
+			// The error names the path and the prefix it was given: a
+			// caller who passes key material as a path sees it again.
+			if strings.Contains(err.Error(), k) && !strings.Contains(prefix+path, k) {
 				t.Fatalf("error %q contains key material", err)
 			}
 		}
