@@ -197,22 +197,42 @@ func TestExpectRevisionSeesDelete(t *testing.T) {
 }
 
 // Build 5: Replace writes a value equal to the writer's defaults that
-// etcd does not hold.
+// etcd does not hold: etcd holds name and db/pool but no port, the
+// writer's default port is 7000, and Replace with port 7000 stores port.
 func TestReplaceWritesDefaultValues(t *testing.T) {
 	cli := client(t)
-	p := layered(t, cli, false)
+	p := prefix(t)
+	put(t, cli, p, "name", "payments")
+	put(t, cli, p, "db/pool", "10")
 	w := mustWriter[Layered](t, cli, p, config.WithWriterDefaults(Layered{Name: "svc", Port: 7000}))
+	ctx := context.Background()
+	if got := get(t, cli, p, "port"); got != "" {
+		t.Fatalf("etcd holds port = %q before the Replace", got)
+	}
 	v := Layered{Name: "payments", Port: 7000} // port equals the default
 	v.DB.Host = "db.internal"
 	v.DB.Pool = 10
-	if _, err := w.Replace(context.Background(), &v); err != nil {
+	rel, err := w.Replace(ctx, &v)
+	if err != nil {
 		t.Fatal(err)
 	}
 	if got := get(t, cli, p, "port"); got != "7000" {
-		t.Fatalf("port = %q, want 7000", got)
+		t.Fatalf("etcd's port = %q after Replace, want 7000 (changes: %+v)", got, rel.Changes)
 	}
 	if got := get(t, cli, p, "db/host"); got != "db.internal" {
 		t.Fatalf("db/host = %q", got)
+	}
+	var wrotePort bool
+	for _, ch := range rel.Changes {
+		wrotePort = wrotePort || (ch.Key == "port" && ch.New == "7000")
+	}
+	if !wrotePort {
+		t.Fatalf("the release does not list port: %+v", rel.Changes)
+	}
+	// The same Replace again finds nothing to change.
+	again, err := w.Replace(ctx, &v)
+	if err != nil || len(again.Changes) != 0 || again.Version != rel.Version {
+		t.Fatalf("Replace again: %+v, %v", again, err)
 	}
 }
 
