@@ -81,6 +81,8 @@ func isSecretNode(m map[string]any) bool {
 // fieldError builds the FieldError for the value v at loc, masking it when
 // loc is, or lies under, a secret property, or is a key the schema does not
 // allow (a mistyped secret key, "db.pasword", must not show its value).
+// Inside a container value that is shown (a failed maxProperties, maxItems
+// or not), the members the schema does not describe are masked too.
 func (s *Schema) fieldError(loc []string, rule, param string, v any) FieldError {
 	f := FieldError{Path: joinTokens(loc), Rule: rule, Param: param}
 	if s.hidden(loc) {
@@ -91,8 +93,10 @@ func (s *Schema) fieldError(loc []string, rule, param string, v any) FieldError 
 	return f
 }
 
-// maskBelow returns v with the values of secret properties, and of keys
-// the schema does not allow, below loc replaced by Masked.
+// maskBelow returns v with the values below loc replaced by Masked where
+// they are secret, or where the schema does not describe them (see
+// describedAt): a key of an object the schema leaves open may be a
+// mistyped secret ("db.pasword"), so it is shown without its value.
 func (s *Schema) maskBelow(v any, loc []string, depth int) any {
 	if depth > 64 {
 		return v
@@ -102,7 +106,7 @@ func (s *Schema) maskBelow(v any, loc []string, depth int) any {
 		c := make(map[string]any, len(v))
 		for k, e := range v {
 			l := concat(loc, []string{k})
-			if s.hidden(l) {
+			if s.hidden(l) || !s.describedAt(l) {
 				c[k] = Masked
 			} else {
 				c[k] = s.maskBelow(e, l, depth+1)
@@ -113,7 +117,7 @@ func (s *Schema) maskBelow(v any, loc []string, depth int) any {
 		c := make([]any, len(v))
 		for i, e := range v {
 			l := concat(loc, []string{strconv.Itoa(i)})
-			if s.hidden(l) {
+			if s.hidden(l) || !s.describedAt(l) {
 				c[i] = Masked
 			} else {
 				c[i] = s.maskBelow(e, l, depth+1)
@@ -147,6 +151,27 @@ func (s *Schema) secretAt(loc []string) bool {
 // lies under, a secret, or the schema does not allow it (see Unknown).
 func (s *Schema) hidden(loc []string) bool {
 	return s.secretAt(loc) || s.unknownAt(loc)
+}
+
+// describedAt reports whether the schema describes the value at the
+// instance location loc: each key on the way is named by "properties",
+// matched by "patternProperties", or given a schema by
+// "additionalProperties", "unevaluatedProperties", "prefixItems", "items",
+// "unevaluatedItems" or "contains". A key of an object the schema leaves
+// open, with no schema for it, is not described, nor is anything below it.
+func (s *Schema) describedAt(loc []string) bool {
+	nodes := s.expand(s.doc)
+	for i, key := range loc {
+		if len(nodes) == 0 || i > 256 {
+			return false
+		}
+		next, _, _ := s.children(nodes, key)
+		if len(next) == 0 {
+			return false
+		}
+		nodes = s.expand(next...)
+	}
+	return true
 }
 
 // Unknown reports whether the schema does not allow a value at the dotted

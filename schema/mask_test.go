@@ -45,9 +45,12 @@ func TestFieldErrorMasking(t *testing.T) {
 			map[string]any{"host": "h", "password": "Sekr1t", "pasword": "Sekr1t"},
 			"map[host:h password:****** pasword:******]", false},
 		{"elements masked in a shown list", []string{"pair"}, []any{"a", "Sekr1t"}, "[a ******]", false},
+		{"undescribed members of an open object masked", []string{"open"},
+			map[string]any{"free": "visible", "deep": map[string]any{"x": "y"}}, "map[deep:****** free:******]", false},
+		{"undescribed members of list elements masked", []string{"keys"}, []any{"Sekr1t"}, "[******]", false},
 		{"deeper members masked", []string{"users"},
 			map[string]any{"alice": map[string]any{"token": "Sekr1t", "name": "Alice"}},
-			"map[alice:map[name:Alice token:******]]", false},
+			"map[alice:map[name:****** token:******]]", false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
