@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -250,6 +251,11 @@ func (a *app) rolloutStart(ctx context.Context, sf *startFlags) error {
 		keepSecrets(&spec, doc, si)
 		if len(spec.Set) == 0 && len(spec.Delete) == 0 {
 			return fmt.Errorf("%s only keeps secrets as they are: nothing to roll out", sf.file)
+		}
+	}
+	for _, p := range slices.Sorted(maps.Keys(spec.Set)) {
+		if err := refuseMask(p, spec.Set[p]); err != nil {
+			return err
 		}
 	}
 	opts := []config.RawWriterOption{config.WithWriteTimeout(a.requestTimeout())}

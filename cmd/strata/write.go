@@ -2,8 +2,12 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -25,19 +29,22 @@ after checking the whole resulting configuration against the schema.
 A leaf cannot stand where leaf keys lie beneath it (db over db/host) or above
 it (db/port under a leaf db): one would hide the other, so set refuses, naming
 them; --replace deletes them in the same release. ****** (how secrets are
-shown) is never stored.`,
+shown) is never stored, as VALUE or inside a VALUE given as JSON text
+('{"password":"******"}'): set refuses it, naming the path (exit 4).`,
 		Args: exactArgs(2, "PATH", "VALUE"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return a.write(cmd.Context(), &wf, func(ctx context.Context, w *config.RawWriter) (*config.Release, error) {
+				key, err := etcdprov.LeafRel(args[0])
+				if err == nil {
+					if err := refuseMask(args[0], args[1]); err != nil {
+						return nil, err
+					}
+				}
 				if !replace {
 					return w.Set(ctx, args[0], args[1], wf.options()...)
 				}
-				key, err := etcdprov.LeafRel(args[0])
 				if err != nil {
 					return nil, usagef("PATH %q is not a dotted config path like db.port", args[0])
-				}
-				if args[1] == config.Mask {
-					return w.Set(ctx, args[0], args[1], wf.options()...) // refused at a secret path
 				}
 				return w.Modify(ctx, func(c config.Content) error {
 					for k := range c {
@@ -70,6 +77,60 @@ func (a *app) deleteCommand() *cobra.Command {
 	}
 	wf.add(cmd, true)
 	return cmd
+}
+
+// refuseMask refuses the mask ****** as the value at path, or anywhere
+// inside a value given as JSON text ('{"host":"h","password":"******"}'):
+// it is how a secret is shown, and storing it would replace the secret.
+// The error names the path that holds it, and is config.ErrInvalid, as
+// RawWriter.Set's refusal of a plain ****** is.
+func refuseMask(path, value string) error {
+	if p, ok := maskIn(path, value); ok {
+		return fmt.Errorf("%s is how a secret is shown, not a value: refusing to store it at %s (set the real value; to keep the current one, leave the path alone): %w",
+			config.Mask, p, config.ErrInvalid)
+	}
+	return nil
+}
+
+// maskIn returns the first path, in sorted order, at which value (the
+// text at path) holds the mask: path itself, or a path inside JSON text.
+func maskIn(path, value string) (string, bool) {
+	if value == config.Mask {
+		return path, true
+	}
+	t := strings.TrimSpace(value)
+	if !strings.HasPrefix(t, "{") && !strings.HasPrefix(t, "[") {
+		return "", false
+	}
+	var v any
+	if json.Unmarshal([]byte(t), &v) != nil {
+		return "", false
+	}
+	return maskInValue(path, v, 0)
+}
+
+// maskInValue is maskIn for a decoded JSON value v at path.
+func maskInValue(path string, v any, depth int) (string, bool) {
+	if depth > 256 {
+		return "", false
+	}
+	switch v := v.(type) {
+	case string:
+		return path, v == config.Mask
+	case map[string]any:
+		for _, k := range slices.Sorted(maps.Keys(v)) {
+			if p, ok := maskInValue(path+"."+k, v[k], depth+1); ok {
+				return p, true
+			}
+		}
+	case []any:
+		for i, e := range v {
+			if p, ok := maskInValue(path+"."+strconv.Itoa(i), e, depth+1); ok {
+				return p, true
+			}
+		}
+	}
+	return "", false
 }
 
 // write connects, runs one write through a RawWriter and reports it.
