@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/strataconf/strata/config"
 	"github.com/strataconf/strata/internal/etcdtest"
 )
 
@@ -130,5 +131,50 @@ func TestPrintErrorEscapes(t *testing.T) {
 	printError(&b, errors.New("key a\x1b[2Jb\r\nvalue \a\u0085x"))
 	if want := `strata: key a\x1b[2Jb; value \x07\u0085x` + "\n"; b.String() != want {
 		t.Errorf("printError wrote %q, want %q", b.String(), want)
+	}
+}
+
+// TestWatchErrorEscaped: a key that breaks the tree (a document that does
+// not parse) is named on watch's stderr with its control characters
+// escaped, as printError does.
+func TestWatchErrorEscaped(t *testing.T) {
+	t.Parallel()
+	c := etcdtest.New(t)
+	const prefix = "/ctlwatch"
+	flags := []string{"--endpoints", strings.Join(c.Endpoints(), ","), "--prefix", prefix}
+	_, watchErr, stopWatch := startWatch(t, flags...)
+	cli := c.Client(t)
+	if _, err := cli.Put(context.Background(), prefix+"/data/bad\x1b[2J.yaml", "a: [unclosed"); err != nil {
+		t.Fatal(err)
+	}
+	waitOutput(t, "watch's stderr", watchErr, "strata: revision ")
+	if code := stopWatch(); code != 0 {
+		t.Errorf("watch: exit %d", code)
+	}
+	out := watchErr.String()
+	t.Logf("stderr:\n%s", out)
+	if i := strings.IndexFunc(out, func(r rune) bool { return r < ' ' && r != '\n' || r == 0x7f }); i >= 0 {
+		t.Errorf("watch prints the control character %q raw on stderr", out[i])
+	}
+	if !strings.Contains(out, `bad\x1b[2J.yaml`) {
+		t.Errorf("stderr does not name the key escaped")
+	}
+}
+
+// TestShowValueInvalidUTF8: a value that is not valid UTF-8 is quoted in a
+// diff, as a name or a path is (showText), never printed raw.
+func TestShowValueInvalidUTF8(t *testing.T) {
+	for _, s := range []string{"a\xffb", "\xc3", "ok\x80"} {
+		if got, want := showValue(s), strconv.Quote(s); got != want {
+			t.Errorf("showValue(%q) = %q, want %q", s, got, want)
+		}
+		if got, want := showText(s), strconv.Quote(s); got != want {
+			t.Errorf("showText(%q) = %q, want %q", s, got, want)
+		}
+	}
+	var b bytes.Buffer
+	printDiff(&b, []diffLine{{kind: config.Changed, path: "p\xff", old: "a\xff", new: "b"}}, false)
+	if want := `~ "p\xff": "a\xff" → b` + "\n"; b.String() != want {
+		t.Errorf("printDiff wrote %q, want %q", b.String(), want)
 	}
 }

@@ -50,10 +50,10 @@ func paint(on bool, c, s string) string {
 }
 
 // showValue renders a value text on one line: quoted when it is empty,
-// has leading or trailing spaces, or holds control characters (a document's
-// newlines).
+// has leading or trailing spaces, holds control characters (a document's
+// newlines) or is not valid UTF-8 (as showText quotes it).
 func showValue(s string) string {
-	if s == "" || strings.TrimSpace(s) != s {
+	if s == "" || strings.TrimSpace(s) != s || !utf8.ValidString(s) {
 		return strconv.Quote(s)
 	}
 	for _, r := range s {

@@ -73,7 +73,7 @@ func (a *app) watch(ctx context.Context, schemaFile string) error {
 		d = d.Apply(u)
 		next, err := dataTexts(s.layout, d)
 		if err != nil {
-			fmt.Fprintf(stderr, "strata: revision %d: %v\n", u.Revision, err)
+			printError(stderr, fmt.Errorf("revision %d: %w", u.Revision, err)) // keys escaped
 			return
 		}
 		if u.Resync != nil {
