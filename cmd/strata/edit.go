@@ -17,6 +17,7 @@ import (
 
 func (a *app) editCommand() *cobra.Command {
 	var wf writeFlags
+	var allowEmpty bool
 	cmd := &cobra.Command{
 		Use:   "edit",
 		Short: "Edit the configuration in $EDITOR and push it",
@@ -28,13 +29,19 @@ An unchanged file cancels the edit. If someone changed the configuration in
 the meantime (through strata or around it) the push is refused with exit
 code 3; if the result fails the schema, exit code 4. In both cases, and when
 the file does not parse, the edited file is kept and its path printed, so
-that no work is lost: fix it and push it with push -f FILE.`,
+that no work is lost: fix it and push it with push -f FILE.
+
+The edited file is read as push reads a document: a file of several YAML
+documents (---) or with a key given twice is refused, and so is a file
+emptied of every key (it would delete the whole configuration) unless
+--allow-empty is given; the file is kept then too.`,
 		Args: maxArgs(0),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return a.edit(cmd.Context(), &wf)
+			return a.edit(cmd.Context(), &wf, allowEmpty)
 		},
 	}
 	wf.add(cmd, false)
+	cmd.Flags().BoolVar(&allowEmpty, "allow-empty", false, "accept a file emptied of every key (no keys, null or only comments): it makes the configuration empty")
 	return cmd
 }
 
@@ -63,7 +70,8 @@ const editHeader = `# Edit the configuration and save to push it; an unchanged f
 # Secrets shown as ****** keep their current value. Lines starting with # are ignored.
 `
 
-func (a *app) edit(ctx context.Context, wf *writeFlags) error {
+// edit runs strata edit; allowEmpty accepts an edited file without keys.
+func (a *app) edit(ctx context.Context, wf *writeFlags, allowEmpty bool) error {
 	schemaDoc, err := wf.schemaDoc()
 	if err != nil {
 		return err
@@ -118,9 +126,9 @@ func (a *app) edit(ctx context.Context, wf *writeFlags) error {
 		fmt.Fprintln(a.stdout, "edit cancelled, no changes")
 		return nil
 	}
-	doc, err := codec.YAML.Unmarshal(edited)
+	doc, err := decodeDocument(codec.YAML, path, edited, allowEmpty)
 	if err != nil {
-		return keep(fmt.Errorf("%s: %w", path, err))
+		return keep(err)
 	}
 	if !wf.noCheck {
 		if err := checkShapes(cur.schema, doc, path); err != nil {

@@ -104,6 +104,16 @@ func (d *docFlags) read(stdin io.Reader) (map[string]any, error) {
 	if err != nil {
 		return nil, err
 	}
+	return decodeDocument(c, name, b, d.allowEmpty)
+}
+
+// decodeDocument parses b, the document name (a file, stdin) in the format
+// of c, as the whole configuration: a YAML stream of several documents is
+// refused, and so are duplicate keys (by the codecs); get's JSON envelope
+// is unwrapped (tree.Unwrap); an empty document (no keys, null, only
+// comments) is refused unless allowEmpty, as it would delete every key.
+// push, diff, validate and edit read their documents through it.
+func decodeDocument(c codec.Codec, name string, b []byte, allowEmpty bool) (map[string]any, error) {
 	if c == codec.YAML {
 		if n := tree.YAMLDocuments(b); n > 1 {
 			return nil, fmt.Errorf("%s holds %d YAML documents (separated by ---): give one document", name, n)
@@ -114,7 +124,7 @@ func (d *docFlags) read(stdin io.Reader) (map[string]any, error) {
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
 	doc = tree.Unwrap(doc)
-	if len(doc) == 0 && !d.allowEmpty {
+	if len(doc) == 0 && !allowEmpty {
 		return nil, fmt.Errorf("%s is empty (no keys, null, or only comments): as the whole configuration it would delete every key under P/data; give --allow-empty to mean that", name)
 	}
 	return doc, nil
