@@ -263,11 +263,20 @@ func (a *app) rolloutStart(ctx context.Context, sf *startFlags) error {
 		opts = append(opts, config.WithWriterKeyring(s.ring)) // the candidate's secrets sealed in the record
 	}
 	if sf.dryRun {
-		return a.rolloutPlan(ctx, s, spec, opts, si)
+		if err := a.rolloutPlan(ctx, s, spec, opts, si); err != nil {
+			return err
+		}
+		if si.doc == nil {
+			a.warnUnchecked(s.layout.Schema())
+		}
+		return nil
 	}
 	r, err := rollout.Start(ctx, s.cli, s.layout.Prefix(), spec, opts...)
 	if err != nil {
 		return oneAtATime(err, s)
+	}
+	if si.doc == nil {
+		a.warnUnchecked(s.layout.Schema())
 	}
 	cur, err := rolloutBase(ctx, s, r)
 	if err != nil {
@@ -787,6 +796,16 @@ func rolloutID(ctx context.Context, s *session, id string) (string, error) {
 	return r.ID, nil
 }
 
+// noSchema reports whether no schema is published for the prefix of s, so
+// that a rollout's writes are not validated (see warnUnchecked).
+func noSchema(ctx context.Context, s *session) (bool, error) {
+	_, err := s.writer(nil, false).Schema(ctx)
+	if errors.Is(err, config.ErrNotFound) {
+		return true, nil
+	}
+	return false, err
+}
+
 // rolloutAct connects and runs fn on the rollout named by args.
 func (a *app) rolloutAct(ctx context.Context, args []string, fn func(ctx context.Context, s *session, id string) error) error {
 	ctx, cancel := a.withTimeout(ctx)
@@ -827,9 +846,16 @@ promoted or aborted cannot be promoted (exit 1).`,
 				if s.ring != nil {
 					wopts = append(wopts, config.WithWriterKeyring(s.ring)) // the candidate's secrets validated in clear
 				}
+				unchecked, err := noSchema(ctx, s)
+				if err != nil {
+					return err
+				}
 				rel, err := rollout.PromoteWith(ctx, s.cli, s.layout.Prefix(), id, wopts, opts...)
 				if err != nil {
 					return err
+				}
+				if unchecked {
+					a.warnUnchecked(s.layout.Schema())
 				}
 				printDiff(a.stdout, keyChanges(rel.Changes), colour(a.stdout))
 				fmt.Fprintf(a.stdout, "promoted rollout %s as version %d: %s\n", showText(id), rel.Version, plural(len(rel.Changes), "change"))
@@ -964,6 +990,15 @@ func (a *app) rolloutRun(ctx context.Context, name string, ttl int, poll time.Du
 	defer s.close()
 	log := slog.New(slog.NewTextHandler(&lockedWriter{w: a.stderr}, nil))
 	fmt.Fprintf(a.stderr, "strata: rollout controller for %s (interrupt to stop)\n", s.layout.Prefix())
+	rctx, cancel = a.withTimeout(ctx)
+	unchecked, err := noSchema(rctx, s)
+	cancel()
+	if err != nil {
+		return err
+	}
+	if unchecked {
+		fmt.Fprintf(a.stderr, "strata: warning: no schema is published at %s: the rollouts this controller promotes are not validated\n", s.layout.Schema())
+	}
 	ropts := []rollout.Option{rollout.WithName(name), rollout.WithSessionTTL(ttl),
 		rollout.WithPollInterval(poll), rollout.WithVanishedLimit(vanished), rollout.WithAbortOnDegraded(degraded), rollout.WithLogger(log)}
 	if s.ring != nil {
