@@ -433,8 +433,10 @@ func (a *admin) unknownOutcome(ctx context.Context, err error, version int64, ha
 					return exitOK
 				}
 			}
-			fmt.Fprintf(a.out, "it is not in the history: it was not committed. Run the same command again with -write-id %s:\n"+
-				"if the lost commit turns up after all, that returns it instead of writing a second time.\n", a.o.writeID)
+			// Only the newest entries were searched: the commit may be
+			// older than they are, or still landing.
+			fmt.Fprintf(a.out, "it was not found %s: it may be older, or still landing, or not committed. Run the same command again with -write-id %s:\n"+
+				"if the lost commit turns up after all, that returns it instead of writing a second time.\n", a.searched(), a.o.writeID)
 			return exitUnknown
 		}
 		select {
@@ -445,6 +447,18 @@ func (a *admin) unknownOutcome(ctx context.Context, err error, version int64, ha
 		case <-time.After(200 * time.Millisecond):
 		}
 	}
+}
+
+// searched names the history entries unknownOutcome looks through: "in
+// the newest 10 releases" (-history N), or "in the history" for all.
+func (a *admin) searched() string {
+	switch {
+	case a.o.history <= 0:
+		return "in the history"
+	case a.o.history == 1:
+		return "in the newest release"
+	}
+	return fmt.Sprintf("in the newest %d releases", a.o.history)
 }
 
 // fail reports err and returns its exit code.

@@ -284,11 +284,16 @@ func TestUnknownOutcomeCommitted(t *testing.T) {
 func TestUnknownOutcomeNotCommitted(t *testing.T) {
 	e := setup(t)
 	lose(t, e, false)
-	code, out, _ := e.run(nil, "-set", "db.pool=20", "-yes", "-timeout", "300ms", "-write-id", "change-42")
+	code, out, _ := e.run(nil, "-set", "db.pool=20", "-yes", "-timeout", "300ms", "-write-id", "change-42", "-history", "3")
 	if code != exitUnknown {
 		t.Fatalf("exit %d, want %d", code, exitUnknown)
 	}
-	contains(t, "output", out, "at most once", "it is not in the history", "-write-id change-42")
+	// Only the newest releases were searched: it is not said not to be
+	// committed at all.
+	contains(t, "output", out, "at most once", "it was not found in the newest 3 releases: it may be older, or still landing", "-write-id change-42")
+	if strings.Contains(out, "it was not committed") {
+		t.Errorf("output claims the write was not committed after searching 3 releases:\n%s", out)
+	}
 	e.want("data/db/pool", "10", "meta/version", "1")
 
 	if code, _, _ := e.run(nil, "-set", "db.pool=20", "-yes", "-write-id", "change-42"); code != exitOK {
