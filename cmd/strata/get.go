@@ -24,8 +24,10 @@ func (a *app) getCommand() *cobra.Command {
 		Long: `Print the configuration tree under P as applications read it, or the value
 at one dotted path (db.port). YAML output starts with a comment giving the
 release version and etcd revision; JSON output is wrapped as
-{"version": V, "revision": R, "config": {...}} (with a PATH:
-{"version", "revision", "path", "value"}).
+{"kind": "strata-config", "version": V, "revision": R, "config": {...}}
+(with a PATH: {"version", "revision", "path", "value"}). push unwraps that
+envelope, and only a document whose kind is "strata-config": a document
+whose keys are version, revision and config alone is pushed as it is.
 
 Leaf keys hold text; where the schema (published, or --schema) gives a path
 a number, boolean, list or object type, the text is shown as that type, so
@@ -133,33 +135,43 @@ func (a *app) get(ctx context.Context, path, output, schemaFile string, showSecr
 			return fmt.Errorf("no value at %s under %s (version %d, revision %d): %w", path, s.layout.Prefix(), c.version, c.revision, config.ErrNotFound)
 		}
 	}
-	var out []byte
+	out, err := c.render(path, v, output)
+	if err != nil {
+		return err
+	}
+	_, err = a.stdout.Write(out)
+	return err
+}
+
+// render returns what get prints of v, the value at path of c.shown ("":
+// the whole tree), in output "yaml" or "json": YAML after a comment line
+// giving the version and revision; JSON in an envelope that gives them
+// too, for the whole tree with kind tree.Envelope, so that push unwraps it
+// (tree.Unwrap) and only it.
+func (c *current) render(path string, v any, output string) ([]byte, error) {
 	switch {
 	case output == "json" && path == "":
-		out, err = marshalJSON(struct {
-			Version  int64 `json:"version"`
-			Revision int64 `json:"revision"`
-			Config   any   `json:"config"`
-		}{c.version, c.revision, v})
+		return marshalJSON(struct {
+			Kind     string `json:"kind"`
+			Version  int64  `json:"version"`
+			Revision int64  `json:"revision"`
+			Config   any    `json:"config"`
+		}{tree.Envelope, c.version, c.revision, v})
 	case output == "json":
-		out, err = marshalJSON(struct {
+		return marshalJSON(struct {
 			Version  int64  `json:"version"`
 			Revision int64  `json:"revision"`
 			Path     string `json:"path"`
 			Value    any    `json:"value"`
 		}{c.version, c.revision, path, v})
 	case path == "":
-		out, err = c.yamlDocument()
-	default:
-		var body []byte
-		body, err = marshalYAML(v)
-		out = append([]byte(fmt.Sprintf("# version %d, revision %d, path %s\n", c.version, c.revision, path)), body...)
+		return c.yamlDocument()
 	}
+	body, err := marshalYAML(v)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	_, err = a.stdout.Write(out)
-	return err
+	return append([]byte(fmt.Sprintf("# version %d, revision %d, path %s\n", c.version, c.revision, path)), body...), nil
 }
 
 // checkOpened fails when a leaf value of content is still sealed: the

@@ -50,7 +50,13 @@ the newest release is still N (exit 3 otherwise).`,
 
 // push writes doc as the whole content.
 func (a *app) push(ctx context.Context, doc map[string]any, wf *writeFlags) error {
-	return a.write(ctx, wf, func(ctx context.Context, w *config.RawWriter) (*config.Release, error) {
+	return a.write(ctx, wf, a.pushWrite(doc, wf))
+}
+
+// pushWrite is the write of push: doc's shapes checked against the schema,
+// then doc made the whole content.
+func (a *app) pushWrite(doc map[string]any, wf *writeFlags) writeFunc {
+	return func(ctx context.Context, w *config.RawWriter) (*config.Release, error) {
 		si, err := loadSchema(ctx, w, wf.schema, a.layout().Schema())
 		if err != nil {
 			return nil, err
@@ -61,7 +67,7 @@ func (a *app) push(ctx context.Context, doc map[string]any, wf *writeFlags) erro
 			}
 		}
 		return replaceWith(ctx, w, a.layout(), doc, si.secrets, nil, wf.options()...)
-	})
+	}
 }
 
 func (a *app) layout() etcdprov.Layout { return etcdprov.NewLayout(a.g.prefix) }

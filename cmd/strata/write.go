@@ -133,8 +133,11 @@ func maskInValue(path string, v any, depth int) (string, bool) {
 	return "", false
 }
 
+// writeFunc is one write through a RawWriter: set's, push's, ...
+type writeFunc func(context.Context, *config.RawWriter) (*config.Release, error)
+
 // write connects, runs one write through a RawWriter and reports it.
-func (a *app) write(ctx context.Context, wf *writeFlags, fn func(context.Context, *config.RawWriter) (*config.Release, error)) error {
+func (a *app) write(ctx context.Context, wf *writeFlags, fn writeFunc) error {
 	doc, err := wf.schemaDoc()
 	if err != nil {
 		return err
@@ -146,6 +149,12 @@ func (a *app) write(ctx context.Context, wf *writeFlags, fn func(context.Context
 		return err
 	}
 	defer s.close()
+	return a.writeIn(ctx, s, doc, wf, fn)
+}
+
+// writeIn runs fn through a RawWriter of the session s, checking against
+// the schema doc (nil: the published one), and reports the write.
+func (a *app) writeIn(ctx context.Context, s *session, doc []byte, wf *writeFlags, fn writeFunc) error {
 	w := s.writer(doc, wf.noCheck)
 	unchecked := false
 	if doc == nil && !wf.noCheck {

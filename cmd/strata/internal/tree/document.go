@@ -31,22 +31,29 @@ func YAMLDocuments(b []byte) int {
 	}
 }
 
+// Envelope is the "kind" of the JSON envelope in which `strata get -o json`
+// prints the whole configuration: {"kind": Envelope, "version": V,
+// "revision": R, "config": {...}}. It marks the output as get's, so that
+// pushing it back unwraps it, and nothing else is unwrapped.
+const Envelope = "strata-config"
+
 // Unwrap returns the configuration of `strata get -o json` output (an
-// object of exactly config, version and revision, the last two numbers),
-// or doc itself, so that get's output can be pushed back as it is.
+// object of exactly kind, version, revision and config: kind Envelope,
+// version and revision numbers, config an object), or doc itself, so that
+// get's output can be pushed back as it is. A document without that kind
+// is the configuration as written, even when its keys are exactly
+// version, revision and config.
 func Unwrap(doc map[string]any) map[string]any {
-	if len(doc) != 3 {
+	if len(doc) != 4 || doc["kind"] != Envelope || !isNumber(doc["version"]) || !isNumber(doc["revision"]) {
 		return doc
 	}
-	cfg, ok := doc["config"].(map[string]any)
-	_, hasVersion := doc["version"]
-	_, hasRevision := doc["revision"]
-	if !ok || !hasVersion || !hasRevision || !isNumber(doc["version"]) || !isNumber(doc["revision"]) {
-		return doc
+	if cfg, ok := doc["config"].(map[string]any); ok {
+		return cfg
 	}
-	return cfg
+	return doc
 }
 
+// isNumber reports whether v is a number as the codecs decode one.
 func isNumber(v any) bool {
 	switch v.(type) {
 	case int, int64, uint64, float64:

@@ -190,3 +190,26 @@ func TestKeyPath(t *testing.T) {
 		}
 	}
 }
+
+// TestUnwrap: only get's envelope, marked by its kind, is unwrapped; a
+// configuration whose keys are version, revision and config is not.
+func TestUnwrap(t *testing.T) {
+	cfg := map[string]any{"a": "b"}
+	for _, tt := range []struct {
+		name   string
+		doc    map[string]any
+		unwrap bool
+	}{
+		{"get's envelope", map[string]any{"kind": Envelope, "version": int64(3), "revision": int64(9), "config": cfg}, true},
+		{"no kind", map[string]any{"version": int64(3), "revision": int64(9), "config": cfg}, false},
+		{"another kind", map[string]any{"kind": "x", "version": int64(3), "revision": int64(9), "config": cfg}, false},
+		{"more keys", map[string]any{"kind": Envelope, "version": int64(3), "revision": int64(9), "config": cfg, "z": 1}, false},
+		{"config not an object", map[string]any{"kind": Envelope, "version": int64(3), "revision": int64(9), "config": "c"}, false},
+		{"version not a number", map[string]any{"kind": Envelope, "version": "3", "revision": int64(9), "config": cfg}, false},
+	} {
+		got := Unwrap(tt.doc)
+		if unwrapped := reflect.DeepEqual(got, cfg); unwrapped != tt.unwrap {
+			t.Errorf("%s: Unwrap = %v, want unwrapped %v", tt.name, got, tt.unwrap)
+		}
+	}
+}
