@@ -70,9 +70,9 @@ func (d *docFlags) add(cmd *cobra.Command) {
 	cmd.Flags().BoolVar(&d.allowEmpty, "allow-empty", false, "accept an empty document (no keys, null or only comments): it makes the configuration empty")
 }
 
-// read parses the document. The JSON envelope that `get -o json` prints
-// ({"version", "revision", "config"}) is unwrapped, so its output can be
-// pushed back.
+// read reads and parses the document (see decodeDocument). The JSON
+// envelope that `get -o json` prints ({"kind": "strata-config", "version",
+// "revision", "config"}) is unwrapped, so its output can be pushed back.
 func (d *docFlags) read(stdin io.Reader) (map[string]any, error) {
 	if d.file == "" {
 		return nil, usagef("missing -f FILE (or -f - with --format to read stdin)")
