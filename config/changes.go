@@ -70,6 +70,10 @@ func (c *Config[T]) applyChanges(li int, ct *providers.Content, old *Snapshot[T]
 		l.content, l.snapshot, c.etcdStale = full, false, false
 		return c.full(old)
 	}
+	// The tree is patched in place below: the flat values of the snapshot
+	// in force, which may still be made from it (lazyFlatValues), are made
+	// now, from the tree as it was.
+	old.values.built()
 	l.content = &providers.Content{Tree: l.content.Tree, Keys: l.content.Keys, Revision: ct.Revision}
 	pruned := false
 	for _, ch := range ct.Changes {

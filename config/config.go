@@ -335,7 +335,7 @@ func (c *Config[T]) candidate(layers []layer) (*Snapshot[T], error) {
 			c.opts.logger.Warn("config: keys match no field", "type", reflect.TypeFor[T]().String(), "keys", describePaths(unused, m.origins))
 		}
 	}
-	return &Snapshot[T]{Value: v, Revision: rev, Origins: m.origins, Unknown: unused, Time: time.Now(), values: newFlatValues(m.values), secrets: c.b.secrets}, nil
+	return &Snapshot[T]{Value: v, Revision: rev, Origins: m.origins, Unknown: unused, Time: time.Now(), values: lazyFlatValues(m.tree, m.origins), secrets: c.b.secrets}, nil
 }
 
 // describePaths renders paths with their origins: "a.b (etcd key /p/data/a/b), c (file x.yaml)".

@@ -19,10 +19,11 @@ type layer struct {
 	snapshot bool               // content came from the snapshot file (etcd)
 }
 
-// merged is the union of all layers in precedence order.
+// merged is the union of all layers in precedence order. Its flat values
+// (path → leaf value, for change detection) are made from tree and origins
+// when first needed (see lazyFlatValues).
 type merged struct {
 	tree    map[string]any    // nested, for binding
-	values  map[string]any    // flat path → leaf value, for change detection
 	origins map[string]Origin // flat path → where the value came from
 }
 
@@ -34,20 +35,27 @@ type merged struct {
 // one layer provides, so it must not be modified either.
 func merge(layers []layer) merged {
 	var tree map[string]any
-	hint := 0 // leaves in the largest layer: at least as many in most merges
-	for _, l := range layers {
+	hint := 0  // leaves in the largest layer: at least as many in most merges
+	sole := -1 // the layer whose tree tree is, when no other has entries
+	for i, l := range layers {
+		if len(l.content.Tree) > 0 {
+			sole = -1
+			if len(tree) == 0 {
+				sole = i
+			}
+		}
 		tree = overlay(tree, l.content.Tree)
 		hint = max(hint, len(l.content.Keys))
 	}
 	if tree == nil {
 		tree = make(map[string]any)
 	}
-	m := merged{tree: tree, values: make(map[string]any, hint), origins: make(map[string]Origin, hint)}
-	m.addKeyed(layers)
-	if len(m.values) < countLeaves(tree) {
+	m := merged{tree: tree, origins: make(map[string]Origin, hint)}
+	m.addKeyed(layers, sole)
+	if len(m.origins) < countLeaves(tree) {
 		// A leaf that no layer has a key for (or a key of the tree that
 		// holds a dot): walk the whole tree, which records the same
-		// values and origins for the leaves already recorded.
+		// origins for the leaves already recorded.
 		m.addLeaves(tree, "", layers)
 	}
 	return m
@@ -79,11 +87,13 @@ func overlay(lo, hi map[string]any) map[string]any {
 	return out
 }
 
-// addKeyed records in m.values and m.origins, as addLeaves does, every
-// leaf of m.tree that some layer has a key for, taking its path from the
-// layers' Keys instead of building it: one string fewer per leaf. The
-// leaves of no key are left out.
-func (m *merged) addKeyed(layers []layer) {
+// addKeyed records in m.origins, as addLeaves does, every leaf of m.tree
+// that some layer has a key for, taking its path from the layers' Keys
+// instead of building it: one string fewer per leaf. The leaves of no key
+// are left out. When m.tree is the tree of layer sole (no other layer has
+// entries), the paths of its Keys are leaves of m.tree as they are of its
+// own tree (see providers.Content), and are not looked up.
+func (m *merged) addKeyed(layers []layer, sole int) {
 	for i := len(layers) - 1; i >= 0; i-- {
 		higher := len(m.origins) > 0 // a higher layer recorded paths
 		for p, key := range layers[i].content.Keys {
@@ -92,8 +102,9 @@ func (m *merged) addKeyed(layers []layer) {
 					continue
 				}
 			}
-			if v, ok := leafAt(m.tree, p); ok {
-				m.values[p] = v
+			if i == sole {
+				m.origins[p] = Origin{Layer: layers[i].kind, Key: key}
+			} else if _, ok := leafAt(m.tree, p); ok {
 				m.origins[p] = Origin{Layer: layers[i].kind, Key: key}
 			}
 		}
@@ -132,9 +143,8 @@ func countLeaves(tree map[string]any) int {
 	return n
 }
 
-// addLeaves records every leaf of tree (see flatten) in m.values, and in
-// m.origins where it came from: the key of the highest layer that holds
-// its path.
+// addLeaves records in m.origins where every leaf of tree (see flatten)
+// came from: the key of the highest layer that holds its path.
 func (m *merged) addLeaves(tree map[string]any, prefix string, layers []layer) {
 	for k, v := range tree {
 		p := k
@@ -145,7 +155,6 @@ func (m *merged) addLeaves(tree map[string]any, prefix string, layers []layer) {
 			m.addLeaves(sub, p, layers)
 			continue
 		}
-		m.values[p] = v
 		for i := len(layers) - 1; i >= 0; i-- {
 			if key, ok := layers[i].content.Keys[p]; ok {
 				m.origins[p] = Origin{Layer: layers[i].kind, Key: key}

@@ -14,6 +14,13 @@ func content(tree map[string]any, keys map[string]string) *providers.Content {
 	return &providers.Content{Tree: tree, Keys: keys}
 }
 
+// valuesOf returns the flat values of m, as its snapshot has them.
+func valuesOf(m merged) map[string]any {
+	out := map[string]any{}
+	lazyFlatValues(m.tree, m.origins).each(func(p string, v any) { out[p] = v })
+	return out
+}
+
 func TestMergeLaterLayerWins(t *testing.T) {
 	defaults := layer{kind: LayerDefaults, content: content(
 		map[string]any{"db": map[string]any{"host": "localhost", "port": 5432}, "tags": []any{"a"}},
@@ -27,8 +34,8 @@ func TestMergeLaterLayerWins(t *testing.T) {
 
 	m := merge([]layer{defaults, file})
 	want := map[string]any{"db.host": "localhost", "db.port": 6432, "tags.x": "1"}
-	if !reflect.DeepEqual(m.values, want) {
-		t.Fatalf("values = %v, want %v", m.values, want)
+	if !reflect.DeepEqual(valuesOf(m), want) {
+		t.Fatalf("values = %v, want %v", valuesOf(m), want)
 	}
 	if o := m.origins["db.port"]; o != (Origin{Layer: LayerFile, Key: "app.yaml"}) {
 		t.Fatalf("origin of db.port = %v", o)
@@ -39,8 +46,8 @@ func TestMergeLaterLayerWins(t *testing.T) {
 
 	// A leaf replaces a subtree, and the layers' trees are left alone.
 	m = merge([]layer{defaults, file, etcd})
-	if !reflect.DeepEqual(m.values, map[string]any{"db": "json text", "tags.x": "1"}) {
-		t.Fatalf("values = %v", m.values)
+	if !reflect.DeepEqual(valuesOf(m), map[string]any{"db": "json text", "tags.x": "1"}) {
+		t.Fatalf("values = %v", valuesOf(m))
 	}
 	if _, ok := defaults.content.Tree["db"].(map[string]any)["port"]; !ok {
 		t.Fatal("merge modified a layer's tree")
@@ -59,8 +66,8 @@ func TestMergeLeavesWithoutKeys(t *testing.T) {
 		map[string]string{"d.e": "/p/data/d.e", "b.f": "/p/data/b/f"})}
 	m := merge([]layer{low, high})
 	want := map[string]any{"a": "1", "b.c": "2", "b.f": "4", "d.e": "3"}
-	if !reflect.DeepEqual(m.values, want) {
-		t.Fatalf("values = %v, want %v", m.values, want)
+	if !reflect.DeepEqual(valuesOf(m), want) {
+		t.Fatalf("values = %v, want %v", valuesOf(m), want)
 	}
 	wantOrigins := map[string]Origin{
 		"a":   {Layer: LayerFile, Key: "x.yaml"},
@@ -155,5 +162,36 @@ func TestFlatValuesWith(t *testing.T) {
 	h.each(func(string, any) { n++ })
 	if n != 100 {
 		t.Fatalf("each saw %d paths", n)
+	}
+}
+
+// TestLazyFlatValues covers the flat values of a merge, made from the
+// merged tree at first use: they are those of a walk of the tree, leaves
+// without an origin included, and once made they keep what the tree held
+// then, whatever is done to it after (the reload loop patches a layer's
+// tree in place once it has made them).
+func TestLazyFlatValues(t *testing.T) {
+	only := layer{kind: LayerEtcd, content: content(
+		map[string]any{"a": "1", "b": map[string]any{"c": "2", "d": "3"}},
+		map[string]string{"a": "/p/data/a", "b.c": "/p/data/b/c"})}
+	m := merge([]layer{only})
+	wantOrigins := map[string]Origin{
+		"a":   {Layer: LayerEtcd, Key: "/p/data/a"},
+		"b.c": {Layer: LayerEtcd, Key: "/p/data/b/c"},
+	}
+	if !reflect.DeepEqual(m.origins, wantOrigins) {
+		t.Fatalf("origins = %v, want %v", m.origins, wantOrigins)
+	}
+	f := lazyFlatValues(m.tree, m.origins)
+	want := map[string]any{"a": "1", "b.c": "2", "b.d": "3"}
+	if f.len() != len(want) {
+		t.Fatalf("len = %d, want %d", f.len(), len(want))
+	}
+	setLeaf(only.content.Tree, "b.c", "changed")
+	removeLeaf(only.content.Tree, "a")
+	got := map[string]any{}
+	f.each(func(p string, v any) { got[p] = v })
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("values = %v, want %v", got, want)
 	}
 }
