@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"strconv"
 	"strings"
 	"time"
@@ -43,6 +44,40 @@ const maxOutside = 256
 // given. A commit whose answer is lost is resolved by reading the marker:
 // the write commits at most once, and is reported once.
 func (w *RawWriter) write(ctx context.Context, next func(*state) (Content, error), rollbackOf int64, opts []WriteOption) (*Release, error) {
+	return w.propose(ctx, proposal{next: next}, rollbackOf, opts)
+}
+
+// writeEdit is write for a change given as key changes to the content
+// read (see proposal.edit).
+func (w *RawWriter) writeEdit(ctx context.Context, edit func(*state) ([]KeyChange, error), opts []WriteOption) (*Release, error) {
+	return w.propose(ctx, proposal{edit: edit}, 0, opts)
+}
+
+// proposal is what a write makes of the state it read: the whole next
+// content (next), or the changes to the content (edit: sorted by key,
+// relative to the state's plain content). A write served by the writer's
+// cache applies an edit without copying the content.
+type proposal struct {
+	next func(*state) (Content, error)
+	edit func(*state) ([]KeyChange, error)
+}
+
+// content returns the whole next content of st.
+func (p proposal) content(st *state) (Content, error) {
+	if p.next != nil {
+		return p.next(st)
+	}
+	changes, err := p.edit(st)
+	if err != nil {
+		return nil, err
+	}
+	c := maps.Clone(st.plain)
+	applyChanges(c, changes)
+	return c, nil
+}
+
+// propose runs write's loop for proposal p.
+func (w *RawWriter) propose(ctx context.Context, p proposal, rollbackOf int64, opts []WriteOption) (*Release, error) {
 	var wo writeOptions
 	for _, o := range opts {
 		o(&wo)
@@ -63,7 +98,7 @@ func (w *RawWriter) write(ctx context.Context, next func(*state) (Content, error
 	var unknown error // the last commit whose outcome is not known yet
 	var pending pendingCommit
 	for attempt := 1; ; attempt++ {
-		rel, err := w.attempt(ctx, next, rollbackOf, wo, id, &pending)
+		rel, err := w.attempt(ctx, p, rollbackOf, wo, id, &pending)
 		if unknown != nil && pending.settled {
 			unknown = nil // it can no longer commit: what follows is this write's answer
 		}
@@ -143,11 +178,14 @@ func isTransient(err error) bool {
 	return false
 }
 
-func (w *RawWriter) attempt(ctx context.Context, next func(*state) (Content, error), rollbackOf int64, wo writeOptions, id string, pending *pendingCommit) (*Release, error) {
-	st, err := w.read(ctx, id)
+// attempt is one try of a write: begin (from the cache or a read), the
+// next content and its checks, then prepare and send the commit.
+func (w *RawWriter) attempt(ctx context.Context, p proposal, rollbackOf int64, wo writeOptions, id string, pending *pendingCommit) (*Release, error) {
+	st, err := w.begin(ctx, p, wo, id, pending)
 	if err != nil {
 		return nil, err
 	}
+	defer st.unlock()
 	if st.done != nil {
 		st.done.Changes = mask(w.secretsOf(st), st.done.Changes)
 		st.done.Outside = mask(w.secretsOf(st), st.done.Outside)
@@ -163,39 +201,46 @@ func (w *RawWriter) attempt(ctx context.Context, next func(*state) (Content, err
 	if wo.expectSet && st.version != wo.expect {
 		return nil, &ConflictError{Expected: wo.expect, Current: st.version}
 	}
-	since := st.revision // the guard: no data key modified after this revision
 	if wo.expectRev > 0 {
 		if err := w.checkExpectRevision(ctx, st, wo.expectRev); err != nil {
 			return nil, err
 		}
-		since = min(since, wo.expectRev)
-	}
-	c, err := next(st)
-	if err != nil {
-		return nil, err
-	}
-	if c, err = w.openGiven(ctx, st, c); err != nil {
-		return nil, err
 	}
 	newSchema := wo.schema != nil && !bytes.Equal(wo.schema, st.schema)
-	if wo.schema != nil {
-		st.schema = wo.schema // what the content must satisfy from this write on
-	}
-	// A schema published over no content has nothing to check (the first
-	// write is checked against it), nor has the schema already in force.
-	if wo.schema == nil || (newSchema && len(c) > 0) {
-		if err := w.validate(st, c); err != nil {
+	var c Content // the next content, as stored; nil for an edit applied to the cache
+	var changes []KeyChange
+	var hash string
+	if st.locked {
+		if changes, err = p.edit(st); err != nil {
 			return nil, err
 		}
+		hash = st.cache.hasher.with(st.content, changes)
+	} else {
+		if c, err = p.content(st); err != nil {
+			return nil, err
+		}
+		if c, err = w.openGiven(ctx, st, c); err != nil {
+			return nil, err
+		}
+		if wo.schema != nil {
+			st.schema = wo.schema // what the content must satisfy from this write on
+		}
+		// A schema published over no content has nothing to check (the first
+		// write is checked against it), nor has the schema already in force.
+		if wo.schema == nil || (newSchema && len(c) > 0) {
+			if err := w.validate(st, c); err != nil {
+				return nil, err
+			}
+		}
+		if c, err = w.sealContent(ctx, st, c, wo.reseal); err != nil { // as stored from here on
+			return nil, err
+		}
+		changes = diffContent(st.content, c)
+		hash = c.Hash()
 	}
-	c, err = w.sealContent(ctx, st, c, wo.reseal) // as stored from here on
-	if err != nil {
-		return nil, err
-	}
-	changes := diffContent(st.content, c)
 	secrets := w.secretsOf(st)
 	rel := &Release{Version: st.version + 1, Author: wo.author, Message: wo.message, Time: time.Now().UTC(),
-		Hash: c.Hash(), RollbackOf: rollbackOf, Changes: mask(secrets, changes), DryRun: wo.dryRun}
+		Hash: hash, RollbackOf: rollbackOf, Changes: mask(secrets, changes), DryRun: wo.dryRun}
 	if newSchema {
 		rel.Schema = schemaHash(wo.schema)
 	}
@@ -205,23 +250,120 @@ func (w *RawWriter) attempt(ctx context.Context, next func(*state) (Content, err
 	if len(changes) == 0 && !newSchema && rolloutOp == nil {
 		return &Release{Version: st.version, Revision: st.revision, Hash: rel.Hash}, nil
 	}
+	full := func() Content {
+		if c == nil {
+			c = maps.Clone(st.content)
+			applyChanges(c, changes)
+		}
+		return c
+	}
+	tx, err := w.prepare(ctx, st, wo, id, rel, changes, rolloutOp, newSchema, full)
+	if err != nil {
+		return nil, err
+	}
+	st.unlock()
+	rel, err = w.send(ctx, st, tx, rel, changes)
+	if errors.Is(err, errUnknown) {
+		*pending = pendingCommit{versionRev: st.versionRev, set: true}
+	}
+	return rel, err
+}
 
+// begin returns the state a write starts from: the writer's cache when it
+// can serve the write, else a read of etcd (which starts or renews the
+// cache). A state from the cache aliases its maps and holds its lock
+// (locked) when the write is an edit that nothing validates, and the
+// newest release record is known and matches the content; otherwise it is
+// a copy.
+func (w *RawWriter) begin(ctx context.Context, p proposal, wo writeOptions, id string, pending *pendingCommit) (*state, error) {
+	if c := w.caches.current(); c != nil && !pending.set && wo.id == "" && wo.expectRev == 0 && wo.schema == nil && !wo.reseal {
+		st, err := c.lock(ctx)
+		switch {
+		case err == nil:
+			if wo.expectSet && st.version != wo.expect {
+				c.unlock() // the cache may be behind: a read decides
+				break
+			}
+			st.hash = c.hasher.sum(nil)
+			w.mu.Lock()
+			newest := w.newest
+			w.mu.Unlock()
+			if newest != nil && newest.Version == st.version {
+				st.prev = newest
+			}
+			if p.edit != nil && !w.validates(st) && (st.version == 0 || (st.prev != nil && st.prev.Hash == st.baseHash(st.prev.Hash))) {
+				st.locked = true
+				return st, nil
+			}
+			st.content = maps.Clone(st.content)
+			st.plain, st.modRevs = st.content, maps.Clone(st.modRevs)
+			c.unlock()
+			if st.prev == nil && st.version > 0 {
+				if err := w.readNewest(ctx, st); err != nil {
+					return nil, err
+				}
+			}
+			return st, nil
+		case !errors.Is(err, errCacheStale):
+			return nil, err
+		}
+	}
+	st, err := w.read(ctx, id)
+	if err != nil || st.done != nil {
+		return st, err
+	}
+	hasher := newContentHasher(st.content)
+	st.hash = hasher.sum(nil)
+	w.keepCache(st, hasher)
+	return st, nil
+}
+
+// validates reports whether a write to st is checked: by Writer[T], or
+// against a schema.
+func (w *RawWriter) validates(st *state) bool {
+	return w.check != nil || (!w.opts.noSchema && (w.opts.schema != nil || st.schema != nil))
+}
+
+// commitTxn is a commit ready to send, with what follows it.
+type commitTxn struct {
+	guards      []clientv3.Cmp
+	ops         []clientv3.Op
+	lease       clientv3.LeaseID
+	rec         *record
+	late        []clientv3.Op // a checkpoint too large to join the commit
+	checkpoint  bool          // the release stores a checkpoint
+	prevContent Content       // to store as the previous release's checkpoint, if any
+	metaChanged bool          // the commit also changes the schema or the rollout record
+	keyGuarded  bool          // guarded by the keys it changes, not the data prefix: see settle
+}
+
+// maxKeyGuards bounds the key changes a write from the cache guards one by
+// one; more are guarded by the data prefix as a whole, which etcd checks
+// by reading every data key.
+const maxKeyGuards = 64
+
+// prepare builds the commit of a write: the release record, the key
+// changes, the version key, retention, the write marker, a checkpoint when
+// one is due, and the guards.
+func (w *RawWriter) prepare(ctx context.Context, st *state, wo writeOptions, id string, rel *Release, changes []KeyChange,
+	rolloutOp func(etcdprov.Layout, *Release) clientv3.Op, newSchema bool, full func() Content) (*commitTxn, error) {
 	rec, checkpoint, prevCheckpoint := w.newRecord(ctx, st, rel, changes, id)
-	rel.Outside = mask(secrets, loadChanges(rec.Outside))
+	rel.Outside = mask(w.secretsOf(st), loadChanges(rec.Outside))
 	recJSON, err := json.Marshal(rec)
 	if err != nil {
 		return nil, fmt.Errorf("config: encode release record: %w", err)
 	}
-	var ops []clientv3.Op
+	tx := &commitTxn{rec: rec, checkpoint: checkpoint, prevContent: prevCheckpoint,
+		keyGuarded: st.cache != nil && len(changes) > 0 && len(changes) <= maxKeyGuards && wo.expectRev == 0 && !w.validates(st)}
 	for _, ch := range changes {
 		if ch.Kind == Deleted {
-			ops = append(ops, clientv3.OpDelete(w.layout.DataKey(ch.Key)))
+			tx.ops = append(tx.ops, clientv3.OpDelete(w.layout.DataKey(ch.Key)))
 		} else {
-			ops = append(ops, clientv3.OpPut(w.layout.DataKey(ch.Key), c[ch.Key]))
+			tx.ops = append(tx.ops, clientv3.OpPut(w.layout.DataKey(ch.Key), ch.New))
 		}
 	}
 	recKey := w.layout.Release(rel.Version)
-	ops = append(ops,
+	tx.ops = append(tx.ops,
 		clientv3.OpPut(w.layout.Version(), strconv.FormatInt(rel.Version, 10)),
 		clientv3.OpPut(recKey, string(recJSON)))
 	if keep := int64(w.opts.retention); rel.Version > keep {
@@ -234,60 +376,94 @@ func (w *RawWriter) attempt(ctx context.Context, next func(*state) (Content, err
 			drop = clientv3.OpDelete(w.layout.Release(0),
 				clientv3.WithRange(w.layout.Release(rel.Version-keep+1)))
 		}
-		ops = append(ops, drop)
+		tx.ops = append(tx.ops, drop)
 	}
 	marker := w.layout.Write(id)
-	lease, err := w.writeLease(ctx)
-	if err != nil {
+	if tx.lease, err = w.writeLease(ctx); err != nil {
 		return nil, err
 	}
-	ops = append(ops, clientv3.OpPut(marker, strconv.FormatInt(rel.Version, 10), clientv3.WithLease(lease)))
+	tx.ops = append(tx.ops, clientv3.OpPut(marker, strconv.FormatInt(rel.Version, 10), clientv3.WithLease(tx.lease)))
 	if newSchema {
-		ops = append(ops, clientv3.OpPut(w.layout.Schema(), string(wo.schema)))
+		tx.ops = append(tx.ops, clientv3.OpPut(w.layout.Schema(), string(wo.schema)))
+		tx.metaChanged = true
 	} else if w.extraOps != nil {
-		ops = append(ops, w.extraOps(st)...)
+		extra := w.extraOps(st)
+		tx.ops = append(tx.ops, extra...)
+		tx.metaChanged = len(extra) > 0
 	}
 	if rolloutOp != nil {
-		ops = append(ops, rolloutOp(w.layout, rel))
+		tx.ops = append(tx.ops, rolloutOp(w.layout, rel))
+		tx.metaChanged = true
 	}
-	var late []clientv3.Op // a checkpoint too large to join the commit
-	if checkpoint {
-		cp, err := w.checkpointOps(rel.Version, c)
+	if checkpoint && !tx.keyGuarded { // a key-guarded write stores it once it knows what it committed (settle)
+		cp, err := w.checkpointOps(rel.Version, full(), rel.Hash)
 		if err != nil {
 			return nil, err
 		}
-		if len(cp) == 2 { // one part: it joins the commit
-			ops = append(ops, cp...)
+		if len(cp) == 2 && len(tx.ops)+2 <= maxTxnOps { // one part that fits: it joins the commit
+			tx.ops = append(tx.ops, cp...)
 		} else {
-			late = cp
+			tx.late = cp
 		}
 	}
-	guards := []clientv3.Cmp{
+	tx.guards = []clientv3.Cmp{
 		clientv3.Compare(clientv3.ModRevision(w.layout.Version()), "=", st.versionRev),
-		clientv3.Compare(clientv3.ModRevision(w.layout.Data()), "<", since+1).WithPrefix(),
 		clientv3.Compare(clientv3.CreateRevision(recKey), "=", 0),
 		clientv3.Compare(clientv3.CreateRevision(marker), "=", 0),
 		clientv3.Compare(clientv3.ModRevision(w.layout.Rollout()), "=", st.rolloutRev),
 	}
+	switch {
+	case tx.keyGuarded:
+		// Nothing judges the content as a whole: the keys this write
+		// changes must be as the cache saw them, and the schema too. A key
+		// changed around the writer in the instant before the commit that
+		// this write does not touch keeps its value, as if it had changed
+		// just after; the next release lists it as changed outside.
+		tx.guards = append(tx.guards, clientv3.Compare(clientv3.ModRevision(w.layout.Schema()), "=", st.schemaRev))
+		for _, ch := range changes {
+			tx.guards = append(tx.guards, clientv3.Compare(clientv3.ModRevision(w.layout.DataKey(ch.Key)), "=", st.modRevs[ch.Key]))
+		}
+	default:
+		since := st.dataRevision() // no data key modified after it
+		if wo.expectRev > 0 {
+			since = min(since, wo.expectRev)
+		}
+		tx.guards = append(tx.guards, clientv3.Compare(clientv3.ModRevision(w.layout.Data()), "<", since+1).WithPrefix())
+		if st.cache != nil {
+			tx.guards = append(tx.guards, clientv3.Compare(clientv3.ModRevision(w.layout.Schema()), "=", st.schemaRev))
+		}
+	}
+	return tx, nil
+}
 
+// maxTxnOps is etcd's default --max-txn-ops: the most operations, and the
+// most guards, one transaction may hold.
+const maxTxnOps = 128
+
+// send commits tx, then stores what follows it: checkpoints, and the
+// cache's note of the commit.
+func (w *RawWriter) send(ctx context.Context, st *state, tx *commitTxn, rel *Release, changes []KeyChange) (*Release, error) {
 	tctx, cancel := context.WithTimeout(ctx, w.opts.timeout)
 	defer cancel()
-	resp, err := w.cli.Txn(tctx).If(guards...).Then(ops...).Else(clientv3.OpGet(w.layout.Version())).Commit()
+	resp, err := w.cli.Txn(tctx).If(tx.guards...).Then(tx.ops...).Else(clientv3.OpGet(w.layout.Version())).Commit()
 	if err != nil {
 		switch {
 		case errors.Is(err, rpctypes.ErrTooManyOps):
 			return nil, w.wrap(fmt.Sprintf("commit of %d key changes", len(changes)),
-				fmt.Errorf("%w (etcd's --max-txn-ops, 128 by default, bounds one write to %d key changes; raise it or split the change)", err, 128-4))
+				fmt.Errorf("%w (the commit held %d operations and %d guards; etcd's --max-txn-ops, %d by default, bounds both: raise it or split the change)",
+					err, len(tx.ops), len(tx.guards), maxTxnOps))
 		case errors.Is(err, rpctypes.ErrLeaseNotFound):
-			w.dropLease(lease)
+			w.dropLease(tx.lease)
 			return nil, fmt.Errorf("%w: %w", errRetry, &ConflictError{Expected: st.version, Current: st.version, Reason: "the write marker's lease expired"})
 		case isTransient(err):
-			*pending = pendingCommit{versionRev: st.versionRev, set: true}
 			return nil, fmt.Errorf("%w: commit of release %d: %w", errUnknown, rel.Version, w.wrap("commit", err))
 		}
 		return nil, w.wrap("commit", err)
 	}
 	if !resp.Succeeded {
+		if st.cache != nil {
+			st.cache.forget(st.versionRev)
+		}
 		cur := st.version
 		if kvs := resp.Responses[0].GetResponseRange().Kvs; len(kvs) > 0 {
 			cur, _ = strconv.ParseInt(string(kvs[0].Value), 10, 64)
@@ -295,20 +471,26 @@ func (w *RawWriter) attempt(ctx context.Context, next func(*state) (Content, err
 		return nil, fmt.Errorf("%w: %w", errRetry, &ConflictError{Expected: st.version, Current: cur})
 	}
 	rel.Revision = resp.Header.Revision
-	w.remember(rec)
-	if prevCheckpoint != nil {
+	w.remember(tx.rec)
+	if c := w.caches.current(); c != nil {
+		c.committed(st, rel.Version, rel.Revision, len(changes) > 0, tx.metaChanged)
+	}
+	if tx.keyGuarded {
+		w.settle(ctx, st, tx, rel)
+	}
+	if tx.prevContent != nil {
 		// The previous release's content, before the changes made around
 		// the writer that this record lists without values. Failing to
 		// store it leaves the releases before it to forward replay only.
-		if cp, err := w.checkpointOps(rel.Version-1, prevCheckpoint); err == nil {
+		if cp, err := w.checkpointOps(rel.Version-1, tx.prevContent, ""); err == nil {
 			_ = w.writeCheckpoint(ctx, cp)
 		}
 	}
-	if checkpoint {
+	if tx.checkpoint {
 		// A checkpoint that fails to be written costs rebuild time: releases
 		// are rebuilt from another checkpoint, if one is kept. The next
 		// write of this writer tries again.
-		err := w.writeCheckpoint(ctx, late)
+		err := w.writeCheckpoint(ctx, tx.late)
 		w.mu.Lock()
 		w.checkpointDue = err != nil
 		w.mu.Unlock()
@@ -317,6 +499,77 @@ func (w *RawWriter) attempt(ctx context.Context, next func(*state) (Content, err
 		}
 	}
 	return rel, nil
+}
+
+// settle makes the record of a key-guarded commit say what etcd held: a
+// key changed around the writer between the cache's view and the commit
+// (which the commit's guards let pass, since the write does not touch it)
+// is listed under Outside, and the record's base and hash are those of the
+// content etcd held, as a write that read first would have recorded them:
+// with values up to maxOutside changes, else keys only, with a checkpoint
+// of this release and of the one before. The record is rewritten only
+// then, guarded by its own mod revision. A due checkpoint is built from
+// the content etcd held too.
+func (w *RawWriter) settle(ctx context.Context, st *state, tx *commitTxn, rel *Release) {
+	sctx, cancel := context.WithTimeout(ctx, w.opts.timeout)
+	defer cancel()
+	s, ok := st.cache.settled(sctx, st.dataRevision(), rel.Revision, tx.checkpoint)
+	if !ok {
+		// The cache cannot tell: the record stays as written (a change
+		// around the writer in that instant is listed by the next
+		// release), and the checkpoint waits for the next write.
+		w.checkpointLater(tx)
+		return
+	}
+	if len(s.window) > 0 {
+		rec := *tx.rec
+		outside := netChanges(append(loadChanges(tx.rec.Outside), s.window...))
+		values := (tx.rec.OutsideValues || len(tx.rec.Outside) == 0) && len(outside) <= maxOutside
+		rec.Base, rec.Hash = s.base, s.hash
+		rec.Outside, rec.OutsideValues = storeChanges(outside, values), values
+		prevContent := tx.prevContent
+		if !values {
+			// The record cannot be undone: like newRecord, store this
+			// release's content and, unless it has one, the previous one's
+			// (what the write saw, without the changes its record had found
+			// around the writer).
+			tx.checkpoint, rec.Anchor = true, rel.Version
+			if prevContent == nil && st.prev != nil && st.prev.Content == nil && st.prev.Anchor != st.prev.Version {
+				prevContent = s.before()
+				applyChanges(prevContent, undoList(loadChanges(tx.rec.Outside)))
+			}
+		}
+		recJSON, err := json.Marshal(rec)
+		if err == nil {
+			key := w.layout.Release(rel.Version)
+			resp, err := w.cli.Txn(sctx).If(clientv3.Compare(clientv3.ModRevision(key), "=", rel.Revision)).
+				Then(clientv3.OpPut(key, string(recJSON))).Commit()
+			if err == nil && resp.Succeeded {
+				rel.Hash = s.hash
+				rel.Outside = mask(w.secretsOf(st), loadChanges(rec.Outside))
+				w.remember(&rec)
+				tx.rec, tx.prevContent = &rec, prevContent
+			}
+		}
+	}
+	if tx.checkpoint {
+		if s.hash == tx.rec.Hash { // else the record could not be made to say what etcd held
+			tx.late, _ = w.checkpointOps(rel.Version, s.content(), s.hash)
+		}
+		if tx.late == nil {
+			w.checkpointLater(tx)
+		}
+	}
+}
+
+// checkpointLater leaves a due checkpoint to the writer's next write.
+func (w *RawWriter) checkpointLater(tx *commitTxn) {
+	if tx.checkpoint {
+		tx.checkpoint = false
+		w.mu.Lock()
+		w.checkpointDue = true
+		w.mu.Unlock()
+	}
 }
 
 // newRecord builds the release record of a write and says whether the
@@ -328,7 +581,12 @@ func (w *RawWriter) attempt(ctx context.Context, next func(*state) (Content, err
 func (w *RawWriter) newRecord(ctx context.Context, st *state, rel *Release, changes []KeyChange, id string) (*record, bool, Content) {
 	rec := &record{Version: rel.Version, Author: rel.Author, Message: rel.Message, Time: rel.Time, Hash: rel.Hash,
 		RollbackOf: rel.RollbackOf, WriteID: id, Schema: rel.Schema, Changes: storeChanges(changes, true)}
-	base := st.content.Hash()
+	var base string
+	if st.prev != nil {
+		base = st.baseHash(st.prev.Hash)
+	} else {
+		base = st.baseHash("")
+	}
 	rec.Base = base
 	var anchor int64
 	var prevCheckpoint Content
@@ -358,7 +616,7 @@ func (w *RawWriter) newRecord(ctx context.Context, st *state, rel *Release, chan
 	w.mu.Lock()
 	due := w.checkpointDue
 	w.mu.Unlock()
-	checkpoint := due || broken || anchor == 0 || rel.Version-anchor >= checkpointInterval(w.opts.retention)
+	checkpoint := due || broken || anchor == 0 || rel.Version-anchor >= checkpointInterval(w.opts.retention, len(st.content))
 	if checkpoint {
 		anchor = rel.Version
 	}
@@ -367,12 +625,18 @@ func (w *RawWriter) newRecord(ctx context.Context, st *state, rel *Release, chan
 }
 
 // checkpointInterval is how many releases may follow a checkpoint before
-// the next release stores one: checkpointEvery, or the retention when it is
-// smaller, so that the newest retention releases always include one (see
-// chain in history.go).
-func checkpointInterval(retention int) int64 {
-	return int64(max(1, min(checkpointEvery, retention)))
+// the next release stores one, for a content of keys keys: checkpointEvery,
+// or one release per checkpointKeys keys when that is more (a checkpoint
+// costs the whole content, a record only its change), but never more than
+// the retention, so that the newest retention releases always include one
+// (see chain in history.go).
+func checkpointInterval(retention, keys int) int64 {
+	return int64(max(1, min(max(checkpointEvery, keys/checkpointKeys), retention)))
 }
+
+// checkpointKeys is the content size, in keys, that adds one release to
+// the checkpoint interval beyond checkpointEvery.
+const checkpointKeys = 16
 
 // checkExpectRevision fails with a *ConflictError when anything under the
 // prefix changed after revision rev: a release, a data key written, or a

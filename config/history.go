@@ -1,6 +1,7 @@
 package config
 
 import (
+	"bufio"
 	"bytes"
 	"compress/gzip"
 	"context"
@@ -9,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"unicode/utf8"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
@@ -50,7 +52,7 @@ func (w *RawWriter) History(ctx context.Context, limit int) ([]Release, error) {
 		r, err := decodeRecord(string(kv.Key), kv.Value)
 		if err != nil {
 			n, _ := w.layout.ParseRelease(string(kv.Key))
-			out = append(out, Release{Version: n, Revision: kv.ModRevision, Err: err})
+			out = append(out, Release{Version: n, Revision: kv.CreateRevision, Err: err})
 			if i == 0 {
 				newestHash = st.content.Hash() // nothing to compare with
 			}
@@ -59,12 +61,12 @@ func (w *RawWriter) History(ctx context.Context, limit int) ([]Release, error) {
 		if i == 0 {
 			newestHash = r.Hash
 		}
-		rel := r.release(kv.ModRevision)
+		rel := r.release(kv.CreateRevision)
 		rel.Changes = mask(secrets, rel.Changes)
 		rel.Outside = mask(secrets, rel.Outside)
 		out = append(out, *rel)
 	}
-	if (len(resp.Kvs) > 0 || len(st.content) > 0) && newestHash != st.content.Hash() {
+	if (len(resp.Kvs) > 0 || len(st.content) > 0) && !hashMatches(st.content, newestHash) {
 		var changes []KeyChange
 		if len(resp.Kvs) > 0 && st.prev != nil {
 			if prev, err := w.contentOf(ctx, st.prev.Version, st.revision); err == nil {
@@ -73,7 +75,7 @@ func (w *RawWriter) History(ctx context.Context, limit int) ([]Release, error) {
 		}
 		if changes == nil { // the newest release cannot be rebuilt: name the keys newer than it
 			for _, k := range sortedKeys(st.content) {
-				if len(resp.Kvs) == 0 || st.modRevs[k] > resp.Kvs[0].ModRevision {
+				if len(resp.Kvs) == 0 || st.modRevs[k] > resp.Kvs[0].CreateRevision {
 					changes = append(changes, KeyChange{Key: k, Kind: Changed})
 				}
 			}
@@ -176,7 +178,7 @@ func (w *RawWriter) rebuild(ctx context.Context, n, rev int64) (Content, *record
 		ch.vers = append(ch.vers, v)
 		ch.recs = append(ch.recs, rec)
 		ch.bad = append(ch.bad, err)
-		ch.revs = append(ch.revs, kv.ModRevision)
+		ch.revs = append(ch.revs, kv.CreateRevision)
 	}
 	if ch.target < 0 {
 		return nil, nil, 0, fmt.Errorf("config: release %d of %s: %w", n, w.layout.Prefix(), ErrNotFound)
@@ -184,16 +186,16 @@ func (w *RawWriter) rebuild(ctx context.Context, n, rev int64) (Content, *record
 	target, targetRev := ch.recs[ch.target], ch.revs[ch.target]
 	c, ferr := ch.forward(ctx)
 	if ferr == nil {
-		if h := c.Hash(); h != target.Hash {
-			ferr = fmt.Errorf("its records give content %s, the release says %s", h, target.Hash)
+		if !hashMatches(c, target.Hash) {
+			ferr = fmt.Errorf("its records give content %s, the release says %s", hashLike(c, target.Hash), target.Hash)
 		} else {
 			return c, target, targetRev, nil
 		}
 	}
 	c, berr := ch.backward(ctx)
 	if berr == nil {
-		if h := c.Hash(); h != target.Hash {
-			berr = fmt.Errorf("its records give content %s, the release says %s", h, target.Hash)
+		if !hashMatches(c, target.Hash) {
+			berr = fmt.Errorf("its records give content %s, the release says %s", hashLike(c, target.Hash), target.Hash)
 		} else {
 			return c, target, targetRev, nil
 		}
@@ -213,7 +215,7 @@ func (w *RawWriter) rebuild(ctx context.Context, n, rev int64) (Content, *record
 // checkpoint after it. Retention deletes the records older than the newest
 // n, so the checkpoint before a kept release may have lost the records
 // that lead from it; the writer therefore stores a checkpoint at least
-// every min(checkpointEvery, n) releases, and every kept release has a
+// every n releases (checkpointInterval), and every kept release has a
 // kept checkpoint at or before it with all records since, or one after it.
 type chain struct {
 	w           *RawWriter
@@ -236,7 +238,7 @@ func (ch *chain) stored(ctx context.Context, i int) Content {
 		return nil
 	}
 	c, err := ch.w.readCheckpoint(ctx, ch.vers[i], ch.rev)
-	if err != nil || c.Hash() != ch.recs[i].Hash {
+	if err != nil || !hashMatches(c, ch.recs[i].Hash) {
 		return nil
 	}
 	return c
@@ -276,7 +278,9 @@ func (ch *chain) forward(ctx context.Context) (Content, error) {
 	}
 	for j := from; j <= ch.target; j++ {
 		r := ch.recs[j]
-		if r.Base != "" && r.Base != prevHash {
+		// A checkpoint read for a release without a record gives a hash
+		// of the tree format; the record after it may hold the flat one.
+		if r.Base != "" && r.Base != prevHash && !hashMatches(cur, r.Base) {
 			if !r.OutsideValues {
 				return nil, fmt.Errorf("the changes made around the writer before release %d were not recorded", r.Version)
 			}
@@ -433,7 +437,7 @@ func (w *RawWriter) readCheckpoint(ctx context.Context, n, rev int64) (Content, 
 	for k, v := range stored {
 		c[k] = string(v)
 	}
-	if c.Hash() != idx.Hash {
+	if !hashMatches(c, idx.Hash) {
 		return nil, fmt.Errorf("config: checkpoint %s does not match its hash", key)
 	}
 	return c, nil
@@ -441,18 +445,17 @@ func (w *RawWriter) readCheckpoint(ctx context.Context, n, rev int64) (Content, 
 
 // checkpointOps returns the puts that store the content of release n,
 // compressed, in parts followed by the index key that makes it visible.
-func (w *RawWriter) checkpointOps(n int64, c Content) ([]clientv3.Op, error) {
-	stored := make(map[string]text, len(c))
-	for k, v := range c {
-		stored[k] = text(v)
-	}
-	raw, err := json.Marshal(stored)
-	if err != nil {
+// hash is c's hash when the caller knows it, else "".
+func (w *RawWriter) checkpointOps(n int64, c Content, hash string) ([]clientv3.Op, error) {
+	var buf bytes.Buffer
+	zw, _ := gzip.NewWriterLevel(&buf, gzip.BestSpeed)
+	bw := bufio.NewWriterSize(zw, 64<<10)
+	if err := encodeCheckpoint(bw, c); err != nil {
 		return nil, fmt.Errorf("config: encode checkpoint: %w", err)
 	}
-	var buf bytes.Buffer
-	zw := gzip.NewWriter(&buf)
-	zw.Write(raw)
+	if err := bw.Flush(); err != nil {
+		return nil, fmt.Errorf("config: compress checkpoint: %w", err)
+	}
 	if err := zw.Close(); err != nil {
 		return nil, fmt.Errorf("config: compress checkpoint: %w", err)
 	}
@@ -464,8 +467,77 @@ func (w *RawWriter) checkpointOps(n int64, c Content) ([]clientv3.Op, error) {
 		z = z[len(part):]
 		ops = append(ops, clientv3.OpPut(w.layout.CheckpointPart(n, len(ops)), string(part)))
 	}
-	idx, _ := json.Marshal(checkpointIndex{Hash: c.Hash(), Parts: len(ops), Keys: len(c)})
+	if hash == "" {
+		hash = c.Hash()
+	}
+	idx, _ := json.Marshal(checkpointIndex{Hash: hash, Parts: len(ops), Keys: len(c)})
 	return append(ops, clientv3.OpPut(key, string(idx))), nil
+}
+
+// encodeCheckpoint writes c as the JSON object readCheckpoint reads: each
+// key to its value as text stores it (a JSON string, or {"base64": ...}
+// for a value that is not UTF-8). Keys are in no particular order.
+func encodeCheckpoint(bw *bufio.Writer, c Content) error {
+	bw.WriteByte('{')
+	first := true
+	for k, v := range c {
+		if !first {
+			bw.WriteByte(',')
+		}
+		first = false
+		if !utf8.ValidString(k) {
+			b, err := json.Marshal(k)
+			if err != nil {
+				return err
+			}
+			bw.Write(b)
+		} else {
+			writeJSONString(bw, k)
+		}
+		bw.WriteByte(':')
+		if utf8.ValidString(v) {
+			writeJSONString(bw, v)
+			continue
+		}
+		b, err := text(v).MarshalJSON()
+		if err != nil {
+			return err
+		}
+		bw.Write(b)
+	}
+	return bw.WriteByte('}')
+}
+
+// writeJSONString writes s, valid UTF-8, as a JSON string.
+func writeJSONString(bw *bufio.Writer, s string) {
+	const hex = "0123456789abcdef"
+	bw.WriteByte('"')
+	start := 0
+	for i := 0; i < len(s); i++ {
+		b := s[i]
+		if b >= 0x20 && b != '"' && b != '\\' {
+			continue
+		}
+		bw.WriteString(s[start:i])
+		switch b {
+		case '"', '\\':
+			bw.WriteByte('\\')
+			bw.WriteByte(b)
+		case '\n':
+			bw.WriteString(`\n`)
+		case '\r':
+			bw.WriteString(`\r`)
+		case '\t':
+			bw.WriteString(`\t`)
+		default:
+			bw.WriteString(`\u00`)
+			bw.WriteByte(hex[b>>4])
+			bw.WriteByte(hex[b&0xf])
+		}
+		start = i + 1
+	}
+	bw.WriteString(s[start:])
+	bw.WriteByte('"')
 }
 
 // writeCheckpoint stores a checkpoint too large to join its commit, one

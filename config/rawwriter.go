@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"maps"
 	"path"
+	"runtime"
 	"sort"
 	"strconv"
 	"strings"
@@ -37,6 +38,8 @@ type RawWriter struct {
 	// schema where none is published).
 	extraOps func(*state) []clientv3.Op
 
+	caches *cacheHolder // the writer's copy of its prefix, once it wrote
+
 	mu            sync.Mutex // guards newest, lease and checkpointDue
 	newest        *record    // the newest release record this writer has seen
 	lease         writeLease
@@ -63,9 +66,34 @@ func newRawWriter(cli *clientv3.Client, prefix string, o rawWriterOptions) (*Raw
 	if err := etcdprov.CheckPrefix(prefix); err != nil {
 		return nil, fmt.Errorf("config: %w", err)
 	}
-	w := &RawWriter{cli: cli, layout: etcdprov.NewLayout(prefix), opts: o}
+	w := &RawWriter{cli: cli, layout: etcdprov.NewLayout(prefix), opts: o, caches: &cacheHolder{}}
 	w.secretsOf = w.schemaSecrets
+	runtime.AddCleanup(w, (*cacheHolder).close, w.caches)
 	return w, nil
+}
+
+// Close stops the watch that keeps the writer's copy of its prefix
+// current. A writer keeps that copy from its first write on, so that a
+// write commits in one transaction with work that grows with its change;
+// a writer that is not closed stops it when it is garbage collected. The
+// writer stays usable after Close: each write then reads the prefix first.
+func (w *RawWriter) Close() error {
+	w.caches.close()
+	return nil
+}
+
+// keepCache makes the writer's cache from st, a full read, unless the
+// writer has one that is current. Only writers without a keyring keep
+// one: a keyring needs the opened content, which is not cached.
+func (w *RawWriter) keepCache(st *state, hash *contentHasher) {
+	if w.opts.keyring == nil {
+		w.caches.renew(func() *writerCache {
+			if hash == nil {
+				hash = newContentHasher(st.content)
+			}
+			return newWriterCache(w.cli, w.layout.Data(), st, hash)
+		})
+	}
 }
 
 // state is what one write read, at one etcd revision.
@@ -78,12 +106,44 @@ type state struct {
 	unopened   map[string]error // keys whose sealed value could not be opened (they stay sealed in plain)
 	modRevs    map[string]int64 // data key (relative) → mod revision
 	schema     []byte           // published JSON Schema, nil if none
+	schemaRev  int64            // its mod revision; 0 if none
 	prev       *record          // the record of release version; nil if none
 	rollout    *canary.Record   // the rollout record; nil if none
 	rolloutRev int64            // its mod revision; 0 if none
 	// done is set when the write id's marker exists: the write committed
 	// in an earlier attempt, as this release.
 	done *Release
+	// cache is set when the state comes from the writer's cache; locked
+	// when it aliases the cache's maps and holds its lock (see begin).
+	cache   *writerCache
+	locked  bool
+	dataRev int64  // the data keys are as of this revision (the cache may be behind revision)
+	hash    string // the tree hash of content, once known
+}
+
+// unlock releases the cache a locked state holds.
+func (st *state) unlock() {
+	if st.locked {
+		st.locked = false
+		st.cache.unlock()
+	}
+}
+
+// dataRevision returns the revision the state's data keys are as of.
+func (st *state) dataRevision() int64 {
+	if st.dataRev > 0 {
+		return st.dataRev
+	}
+	return st.revision
+}
+
+// baseHash returns the hash of the state's content in the format of hash
+// like (a release record's), so that the two compare.
+func (st *state) baseHash(like string) string {
+	if st.hash != "" && !strings.HasPrefix(like, flatHashPrefix) {
+		return st.hash
+	}
+	return hashLike(st.content, like)
 }
 
 // read gets data, version, schema (and the marker of write id, when id is
@@ -119,7 +179,7 @@ func (w *RawWriter) read(ctx context.Context, id string) (*state, error) {
 		st.version, st.versionRev = v, kvs[0].ModRevision
 	}
 	if kvs := resp.Responses[2].GetResponseRange().Kvs; len(kvs) > 0 {
-		st.schema = kvs[0].Value
+		st.schema, st.schemaRev = kvs[0].Value, kvs[0].ModRevision
 	}
 	if kvs := resp.Responses[3].GetResponseRange().Kvs; len(kvs) > 0 {
 		st.rolloutRev = kvs[0].ModRevision
@@ -219,7 +279,7 @@ func (w *RawWriter) recordAt(ctx context.Context, n, rev int64) (*record, int64,
 	if err != nil {
 		return nil, 0, err
 	}
-	return rec, resp.Kvs[0].ModRevision, nil
+	return rec, resp.Kvs[0].CreateRevision, nil
 }
 
 // wrap names the client's endpoints in an error from etcd.
@@ -293,18 +353,29 @@ func (w *RawWriter) Set(ctx context.Context, configPath, value string, opts ...W
 	if err != nil {
 		return nil, err
 	}
-	return w.write(ctx, func(st *state) (Content, error) {
-		if value == Mask {
-			return nil, fmt.Errorf("config: %s is how a secret is shown, not a value: refusing to store it at %s (set the real value; to keep the current one, leave the path alone): %w", Mask, configPath, ErrInvalid)
+	if value == Mask {
+		return nil, fmt.Errorf("config: %s is how a secret is shown, not a value: refusing to store it at %s (set the real value; to keep the current one, leave the path alone): %w", Mask, configPath, ErrInvalid)
+	}
+	return w.writeEdit(ctx, func(st *state) ([]KeyChange, error) {
+		var shadow []string
+		if st.locked {
+			shadow = st.cache.shadowed(key)
+		} else {
+			shadow = shadowing(st.plain, key)
 		}
-		if shadow := shadowing(st.content, key); len(shadow) > 0 {
+		if len(shadow) > 0 {
 			return nil, fmt.Errorf("config: a leaf at %s and the leaf key(s) %s cannot both be held: one would hide the other; delete %s first: %w",
 				configPath, strings.Join(shadow, ", "), strings.Join(shadow, ", "), ErrInvalid)
 		}
-		c := maps.Clone(st.plain)
-		c[key] = value
-		return c, nil
-	}, 0, opts)
+		old, had := st.plain[key]
+		switch {
+		case !had:
+			return []KeyChange{{Key: key, Kind: Added, New: value}}, nil
+		case old != value:
+			return []KeyChange{{Key: key, Kind: Changed, Old: old, New: value}}, nil
+		}
+		return nil, nil
+	}, opts)
 }
 
 // shadowing lists the leaf keys of c that a leaf at key would hide or be
@@ -330,19 +401,27 @@ func (w *RawWriter) Delete(ctx context.Context, configPath string, opts ...Write
 	if err != nil {
 		return nil, err
 	}
-	return w.Modify(ctx, func(c Content) error {
-		n := 0
-		for k := range c {
-			if k == key || strings.HasPrefix(k, key+"/") {
-				delete(c, k)
-				n++
+	return w.writeEdit(ctx, func(st *state) ([]KeyChange, error) {
+		var keys []string
+		if st.locked {
+			keys = st.cache.beneath(key)
+		} else {
+			for k := range st.plain {
+				if k == key || strings.HasPrefix(k, key+"/") {
+					keys = append(keys, k)
+				}
 			}
 		}
-		if n == 0 {
-			return fmt.Errorf("config: no leaf key at %s: %w", configPath, ErrNotFound)
+		if len(keys) == 0 {
+			return nil, fmt.Errorf("config: no leaf key at %s: %w", configPath, ErrNotFound)
 		}
-		return nil
-	}, opts...)
+		sort.Strings(keys)
+		changes := make([]KeyChange, len(keys))
+		for i, k := range keys {
+			changes[i] = KeyChange{Key: k, Kind: Deleted, Old: st.plain[k]}
+		}
+		return changes, nil
+	}, opts)
 }
 
 // leafKey maps a dotted config path to its leaf key relative to P/data/

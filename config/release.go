@@ -1,9 +1,7 @@
 package config
 
 import (
-	"crypto/sha256"
 	"encoding/base64"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"sort"
@@ -14,24 +12,6 @@ import (
 // Content is the data of one prefix as the writer sees it: each data key,
 // relative to P/data/ ("db/port", "labels.yaml"), mapped to its value text.
 type Content map[string]string
-
-// Hash returns the content hash recorded in releases: "sha256:" and the hex
-// digest of the sorted key/value pairs.
-func (c Content) Hash() string {
-	keys := make([]string, 0, len(c))
-	for k := range c {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	h := sha256.New()
-	for _, k := range keys {
-		h.Write([]byte(k))
-		h.Write([]byte{0})
-		h.Write([]byte(c[k]))
-		h.Write([]byte{0})
-	}
-	return "sha256:" + hex.EncodeToString(h.Sum(nil))
-}
 
 // ChangeKind says what a write did to one key.
 type ChangeKind string

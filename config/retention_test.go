@@ -44,24 +44,40 @@ func retainedOf(c config.Content) retained {
 // changes made around the writer. Retention keeps exactly the newest n
 // records.
 func TestRetentionKeepsEveryListedRelease(t *testing.T) {
-	for _, tc := range []struct{ retention, writes int }{
-		{1, 10},
-		{5, 23},    // kept 19..23; checkpoints 16 and 21
-		{40, 100},  // kept 61..100; checkpoints 33, 65 and 97
-		{100, 150}, // kept 51..150; checkpoints 33, 65, 97 and 129
+	for _, tc := range []struct{ retention, writes, seed int }{
+		{1, 10, 0},
+		{5, 23, 0},    // kept 19..23; checkpoints 16 and 21
+		{40, 100, 0},  // kept 61..100; checkpoints 33, 65 and 97
+		{100, 150, 0}, // kept 51..150; checkpoints 33, 65, 97 and 129
+		// A large content: a checkpoint every retention releases
+		// (checkpointInterval), so the window holds exactly one.
+		{40, 100, 1200},  // checkpoints 1, 41 and 81
+		{100, 230, 1200}, // checkpoints 1, 76, 151 and 226
 	} {
-		t.Run(fmt.Sprintf("retention=%d", tc.retention), func(t *testing.T) {
-			testRetention(t, tc.retention, tc.writes)
+		t.Run(fmt.Sprintf("retention=%d,keys=%d", tc.retention, tc.seed), func(t *testing.T) {
+			testRetention(t, tc.retention, tc.writes, tc.seed)
 		})
 	}
 }
 
-func testRetention(t *testing.T, retention, writes int) {
+func testRetention(t *testing.T, retention, writes, seed int) {
 	cli := client(t)
 	p := prefix(t)
 	ctx := context.Background()
 	w := mustRaw(t, cli, p, config.WithRetention(retention))
 	model := config.Content{}
+	// The seed keys are put around the writer: release 1 finds them.
+	for i := 0; i < seed; i += 100 {
+		var ops []clientv3.Op
+		for j := i; j < min(seed, i+100); j++ {
+			k := fmt.Sprintf("labels/s%04d", j)
+			ops = append(ops, clientv3.OpPut(p+"/data/"+k, "seed"))
+			model[k] = "seed"
+		}
+		if _, err := cli.Txn(ctx).Then(ops...).Commit(); err != nil {
+			t.Fatal(err)
+		}
+	}
 	want := map[int64]config.Content{} // the content of each release
 	for i := 1; i <= writes; i++ {
 		// Changes made around the writer, recorded under Outside by
@@ -85,21 +101,23 @@ func testRetention(t *testing.T, retention, writes int) {
 		var err error
 		label := "labels/k" + strconv.Itoa((i+2)%5)
 		_, present := model[label]
+		var change func(config.Content)
 		switch {
 		case i%3 == 1:
 			label = "labels/k" + strconv.Itoa(i%5)
 			rel, err = w.Set(ctx, strings.ReplaceAll(label, "/", "."), "v"+strconv.Itoa(i))
-			model[label] = "v" + strconv.Itoa(i)
+			change = func(c config.Content) { c[label] = "v" + strconv.Itoa(i) }
 		case i%3 == 2 && present:
 			rel, err = w.Delete(ctx, strings.ReplaceAll(label, "/", "."))
-			delete(model, label)
+			change = func(c config.Content) { delete(c, label) }
 		default:
 			rel, err = w.Set(ctx, "n", strconv.Itoa(i))
-			model["n"] = strconv.Itoa(i)
+			change = func(c config.Content) { c["n"] = strconv.Itoa(i) }
 		}
 		if err != nil {
 			t.Fatalf("write %d: %v", i, err)
 		}
+		change(model)
 		if rel.Version != int64(i) || rel.Hash != model.Hash() {
 			t.Fatalf("write %d made release %d with content %s, want %s", i, rel.Version, rel.Hash, model.Hash())
 		}

@@ -69,7 +69,7 @@ const snapshotFormat = "strata-snapshot/1"
 
 func (s *snapshotFile) hash() string {
 	h := sha256.New()
-	for _, part := range []string{s.Format, s.Prefix, strconv.FormatInt(s.Revision, 10), strconv.FormatInt(s.Version, 10), s.Content.Hash()} {
+	for _, part := range []string{s.Format, s.Prefix, strconv.FormatInt(s.Revision, 10), strconv.FormatInt(s.Version, 10), flatHash(s.Content)} {
 		h.Write([]byte(part))
 		h.Write([]byte{0})
 	}

@@ -121,6 +121,10 @@ func flatPaths(tree map[string]any) []string {
 	return sortedKeys(flat)
 }
 
+// Close stops the watch that keeps the writer's copy of its prefix
+// current; see RawWriter.Close.
+func (w *Writer[T]) Close() error { return w.raw.Close() }
+
 // Raw returns the untyped writer beneath w; its writes are validated as T.
 func (w *Writer[T]) Raw() *RawWriter { return w.raw }
 
