@@ -348,7 +348,7 @@ const maxKeyGuards = 64
 func (w *RawWriter) prepare(ctx context.Context, st *state, wo writeOptions, id string, rel *Release, changes []KeyChange,
 	rolloutOp func(etcdprov.Layout, *Release) clientv3.Op, newSchema bool, full func() Content) (*commitTxn, error) {
 	rec, checkpoint, prevCheckpoint := w.newRecord(ctx, st, rel, changes, id)
-	rel.Outside = mask(w.secretsOf(st), loadChanges(rec.Outside))
+	rel.Outside, rel.OutsideMore = mask(w.secretsOf(st), loadChanges(rec.Outside)), rec.OutsideMore
 	recJSON, err := json.Marshal(rec)
 	if err != nil {
 		return nil, fmt.Errorf("config: encode release record: %w", err)
@@ -523,12 +523,14 @@ func (w *RawWriter) settle(ctx context.Context, st *state, tx *commitTxn, rel *R
 	}
 	if len(s.window) > 0 {
 		rec := *tx.rec
-		outside := netChanges(append(loadChanges(tx.rec.Outside), s.window...))
-		values := (tx.rec.OutsideValues || len(tx.rec.Outside) == 0) && len(outside) <= maxOutside
 		rec.Base, rec.Hash = s.base, s.hash
-		rec.Outside, rec.OutsideValues = storeChanges(outside, values), values
+		if known := loadChanges(tx.rec.Outside); tx.rec.OutsideValues || len(known) == 0 {
+			rec.setOutside(netChanges(append(known, s.window...)), 0)
+		} else {
+			rec.setOutside(unionKeys(known, s.window), tx.rec.OutsideMore) // keys only already
+		}
 		prevContent := tx.prevContent
-		if !values {
+		if !rec.OutsideValues {
 			// The record cannot be undone: like newRecord, store this
 			// release's content and, unless it has one, the previous one's
 			// (what the write saw, without the changes its record had found
@@ -546,7 +548,7 @@ func (w *RawWriter) settle(ctx context.Context, st *state, tx *commitTxn, rel *R
 				Then(clientv3.OpPut(key, string(recJSON))).Commit()
 			if err == nil && resp.Succeeded {
 				rel.Hash = s.hash
-				rel.Outside = mask(w.secretsOf(st), loadChanges(rec.Outside))
+				rel.Outside, rel.OutsideMore = mask(w.secretsOf(st), loadChanges(rec.Outside)), rec.OutsideMore
 				w.remember(&rec)
 				tx.rec, tx.prevContent = &rec, prevContent
 			}
@@ -560,6 +562,19 @@ func (w *RawWriter) settle(ctx context.Context, st *state, tx *commitTxn, rel *R
 			w.checkpointLater(tx)
 		}
 	}
+}
+
+// unionKeys lists the keys of a and b once each, sorted, without values.
+func unionKeys(a, b []KeyChange) []KeyChange {
+	kinds := map[string]ChangeKind{}
+	for _, ch := range append(a, b...) {
+		kinds[ch.Key] = ch.Kind
+	}
+	out := make([]KeyChange, 0, len(kinds))
+	for _, k := range sortedKeys(kinds) {
+		out = append(out, KeyChange{Key: k, Kind: kinds[k]})
+	}
+	return out
 }
 
 // checkpointLater leaves a due checkpoint to the writer's next write.
@@ -605,8 +620,7 @@ func (w *RawWriter) newRecord(ctx context.Context, st *state, rel *Release, chan
 			broken = true
 		} else {
 			outside := diffContent(prevContent, st.content)
-			rec.Outside = storeChanges(outside, len(outside) <= maxOutside)
-			rec.OutsideValues = len(outside) <= maxOutside
+			rec.setOutside(outside, 0)
 			broken = !rec.OutsideValues
 			if broken && st.prev.Content == nil && st.prev.Anchor != st.prev.Version {
 				prevCheckpoint = prevContent

@@ -241,8 +241,10 @@ func (w *RawWriter) readNewest(ctx context.Context, st *state) error {
 	}
 	rec, _, err := w.recordAt(ctx, st.version, st.revision)
 	if err != nil {
-		if errors.Is(err, ErrNotFound) {
-			return nil // retention or a hand edit removed it: the next release anchors anew
+		if errors.Is(err, ErrNotFound) || errors.Is(err, errCorruptRecord) {
+			// Retention or a hand edit removed it, or it does not decode
+			// (History marks it): the next release anchors anew.
+			return nil
 		}
 		return err
 	}
@@ -361,10 +363,10 @@ func (w *RawWriter) Set(ctx context.Context, configPath, value string, opts ...W
 		if st.locked {
 			shadow = st.cache.shadowed(key)
 		} else {
-			shadow = shadowing(st.plain, key)
+			shadow = st.plain.Shadowing(key)
 		}
 		if len(shadow) > 0 {
-			return nil, fmt.Errorf("config: a leaf at %s and the leaf key(s) %s cannot both be held: one would hide the other; delete %s first: %w",
+			return nil, fmt.Errorf("config: a leaf at %s and the key(s) %s cannot both be held: one would hide the other; delete %s first: %w",
 				configPath, strings.Join(shadow, ", "), strings.Join(shadow, ", "), ErrInvalid)
 		}
 		old, had := st.plain[key]
@@ -378,13 +380,19 @@ func (w *RawWriter) Set(ctx context.Context, configPath, value string, opts ...W
 	}, opts)
 }
 
-// shadowing lists the leaf keys of c that a leaf at key would hide or be
-// hidden by: those beneath it and those above it.
-func shadowing(c Content, key string) []string {
+// Shadowing lists the keys of c that a leaf at data key key (relative to
+// P/data/, "db/port") would hide or be hidden by: leaves beneath it and
+// above it, and documents mounted at it or beneath it ("db.yaml", or
+// "a/b.yaml" for a leaf at "a"). A leaf beneath a document's mount path
+// is not listed: it overrides the value inside the document.
+func (c Content) Shadowing(key string) []string {
 	var out []string
 	for k := range c {
-		if path.Ext(k) != "" {
-			continue // a document: leaves override values inside it
+		if ext := path.Ext(k); ext != "" {
+			if d := strings.TrimSuffix(k, ext); d == key || strings.HasPrefix(d, key+"/") {
+				out = append(out, k)
+			}
+			continue
 		}
 		if strings.HasPrefix(k, key+"/") || strings.HasPrefix(key, k+"/") {
 			out = append(out, k)

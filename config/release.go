@@ -3,6 +3,7 @@ package config
 import (
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"sort"
 	"time"
@@ -89,6 +90,10 @@ type Release struct {
 	// or delete) between the previous release and this one, as this
 	// release found them. Old and New are set when the record kept them.
 	Outside []KeyChange
+	// OutsideMore counts the keys changed around the writer beyond those
+	// Outside lists: a release that found more than 256 lists the first
+	// 256, by key, without values.
+	OutsideMore int
 	// DryRun is true for the result of a write with DryRun: nothing was
 	// written, Version is the version the write would have made.
 	DryRun bool
@@ -131,6 +136,8 @@ type record struct {
 	// change was small (OutsideValues).
 	Outside       []recordChange `json:"outside,omitempty"`
 	OutsideValues bool           `json:"outside_values,omitempty"`
+	OutsideMore   int            `json:"outside_more,omitempty"` // keys changed around the writer beyond those listed
+
 	// Anchor is the version of the newest checkpoint when this release was
 	// written (its own version when it wrote one).
 	Anchor int64 `json:"anchor,omitempty"`
@@ -221,13 +228,32 @@ func loadChanges(rcs []recordChange) []KeyChange {
 
 func (r *record) release(revision int64) *Release {
 	return &Release{Version: r.Version, Revision: revision, Author: r.Author, Message: r.Message,
-		Time: r.Time, Hash: r.Hash, RollbackOf: r.RollbackOf, Schema: r.Schema, Changes: loadChanges(r.Changes), Outside: loadChanges(r.Outside)}
+		Time: r.Time, Hash: r.Hash, RollbackOf: r.RollbackOf, Schema: r.Schema, Changes: loadChanges(r.Changes), Outside: loadChanges(r.Outside),
+		OutsideMore: r.OutsideMore}
+}
+
+// setOutside stores the changes made around the writer that a record
+// found: with their values when there are at most maxOutside, else the
+// first maxOutside keys and the count of the others (more of them, beyond
+// outside, are already counted), so that a record never grows with the
+// configuration.
+func (r *record) setOutside(outside []KeyChange, more int) {
+	r.OutsideValues = len(outside) <= maxOutside && more == 0
+	r.OutsideMore = 0
+	if len(outside) > maxOutside {
+		more += len(outside) - maxOutside
+		outside = outside[:maxOutside]
+	}
+	r.Outside, r.OutsideMore = storeChanges(outside, r.OutsideValues), more
 }
 
 func decodeRecord(key string, b []byte) (*record, error) {
 	var r record
 	if err := json.Unmarshal(b, &r); err != nil {
-		return nil, fmt.Errorf("config: release record %s: %w", key, err)
+		return nil, fmt.Errorf("config: release record %s: %w: %w", key, errCorruptRecord, err)
 	}
 	return &r, nil
 }
+
+// errCorruptRecord marks a release record that does not decode.
+var errCorruptRecord = errors.New("does not decode")

@@ -33,6 +33,7 @@ type writerCache struct {
 	content Content          // the data keys, relative to P/data/, as stored
 	modRevs map[string]int64 // data key → mod revision
 	dirs    map[string]int   // "db/pool" → how many data keys lie beneath it
+	docs    map[string]int   // "db/pool" → how many documents are mounted there ("db/pool.yaml")
 	hasher  *contentHasher
 	rev     int64         // the data keys are as etcd held them at this revision
 	moved   chan struct{} // closed (and replaced) whenever rev moves
@@ -129,6 +130,7 @@ func newWriterCache(cli *clientv3.Client, dataPrefix string, st *state, hash *co
 		content: maps.Clone(st.content),
 		modRevs: maps.Clone(st.modRevs),
 		dirs:    map[string]int{},
+		docs:    map[string]int{},
 		hasher:  hash,
 		rev:     st.revision,
 		logFrom: st.revision,
@@ -337,8 +339,16 @@ func undoList(changes []KeyChange) []KeyChange {
 	return out
 }
 
-// countDirs adds n to the count of every directory above data key k.
+// countDirs adds n to the count of every directory above data key k, and
+// to the documents mounted at k's path when k is a document.
 func (c *writerCache) countDirs(k string, n int) {
+	if ext := path.Ext(k); ext != "" {
+		d := strings.TrimSuffix(k, ext)
+		c.docs[d] += n
+		if c.docs[d] == 0 {
+			delete(c.docs, d)
+		}
+	}
 	for i := strings.IndexByte(k, '/'); i >= 0; i = nextSlash(k, i) {
 		c.dirs[k[:i]] += n
 		if c.dirs[k[:i]] == 0 {
@@ -417,20 +427,20 @@ func (c *writerCache) forget(versionRev int64) {
 	}
 }
 
-// shadowed lists the leaf keys that a leaf at key would hide or be hidden
-// by (see shadowing), from the cache's directory counts: without a scan
-// unless there are some. The caller holds mu.
+// shadowed lists the keys that a leaf at key would hide or be hidden by
+// (see Content.Shadowing), from the cache's counts: without a scan unless
+// there are some. The caller holds mu.
 func (c *writerCache) shadowed(key string) []string {
-	found := c.dirs[key] > 0
+	found := c.dirs[key] > 0 || c.docs[key] > 0
 	for i := strings.IndexByte(key, '/'); i >= 0 && !found; i = nextSlash(key, i) {
-		if _, ok := c.content[key[:i]]; ok && path.Ext(key[:i]) == "" {
+		if _, ok := c.content[key[:i]]; ok {
 			found = true
 		}
 	}
 	if !found {
 		return nil
 	}
-	return shadowing(c.content, key)
+	return c.content.Shadowing(key)
 }
 
 // beneath lists key and the data keys beneath it that the cache holds.

@@ -164,3 +164,47 @@ func TestClosedWriterStillWrites(t *testing.T) {
 		t.Fatalf("release after Close: %+v", rel)
 	}
 }
+
+// A bulk of keys put around the writer (here 5,000) is listed by the next
+// release as its first 256 keys and a count, so that the record stays
+// small; the releases before and after it still rebuild.
+func TestOutsideBulkKeepsRecordsSmall(t *testing.T) {
+	cli := client(t)
+	p := prefix(t)
+	ctx := context.Background()
+	w := mustRaw(t, cli, p)
+	defer w.Close()
+	before, err := w.Set(ctx, "n", "1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 5000; i += 100 {
+		var ops []clientv3.Op
+		for j := i; j < i+100; j++ {
+			ops = append(ops, clientv3.OpPut(fmt.Sprintf("%s/data/bulk/k%05d", p, j), "x"))
+		}
+		if _, err := cli.Txn(ctx).Then(ops...).Commit(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rel, err := w.Set(ctx, "n", "2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rel.Outside) != 256 || rel.OutsideMore != 5000-256 || rel.Outside[0].Key != "bulk/k00000" {
+		t.Fatalf("release lists %d outside keys and %d more", len(rel.Outside), rel.OutsideMore)
+	}
+	resp, err := cli.Get(ctx, fmt.Sprintf("%s/meta/releases/%020d", p, rel.Version))
+	if err != nil || len(resp.Kvs) != 1 {
+		t.Fatal(err)
+	}
+	if n := len(resp.Kvs[0].Value); n >= 16<<10 {
+		t.Fatalf("release record is %d bytes", n)
+	}
+	for _, v := range []int64{before.Version, rel.Version} {
+		r, c, err := w.Release(ctx, v)
+		if err != nil || c.Hash() != r.Hash {
+			t.Fatalf("Release(%d): %v", v, err)
+		}
+	}
+}

@@ -70,7 +70,11 @@ func (a *app) history(ctx context.Context, n int) error {
 			changes = strings.TrimSpace(changes + " (schema " + r.Schema[:min(len(r.Schema), len("sha256:")+12)] + ")")
 		}
 		if len(r.Outside) > 0 {
-			changes = strings.TrimSpace(changes + " (outside strata before it: " + changeSummary(r.Outside) + ")")
+			outside := changeSummary(r.Outside)
+			if r.OutsideMore > 0 {
+				outside += fmt.Sprintf(" and %d more", r.OutsideMore)
+			}
+			changes = strings.TrimSpace(changes + " (outside strata before it: " + outside + ")")
 		}
 		t.row(version, strconv.FormatInt(r.Revision, 10), when, r.Author, msg, changes)
 	}

@@ -47,10 +47,8 @@ shown) is never stored, as VALUE or inside a VALUE given as JSON text
 					return nil, usagef("PATH %q is not a dotted config path like db.port", args[0])
 				}
 				return w.Modify(ctx, func(c config.Content) error {
-					for k := range c {
-						if !strings.Contains(k, ".") && (strings.HasPrefix(k, key+"/") || strings.HasPrefix(key, k+"/")) {
-							delete(c, k)
-						}
+					for _, k := range c.Shadowing(key) {
+						delete(c, k)
 					}
 					c[key] = args[1]
 					return nil
@@ -59,7 +57,7 @@ shown) is never stored, as VALUE or inside a VALUE given as JSON text
 		},
 	}
 	wf.add(cmd, true)
-	cmd.Flags().BoolVar(&replace, "replace", false, "delete the leaf keys beneath PATH (or the leaf above it) in the same release")
+	cmd.Flags().BoolVar(&replace, "replace", false, "delete the keys beneath PATH (leaves and documents) or the leaf above it in the same release")
 	return cmd
 }
 

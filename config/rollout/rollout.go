@@ -339,7 +339,7 @@ func applySpec(c config.Content, spec Spec) error {
 			return fmt.Errorf("set %s: the path lies inside the document key %s (or the document lies beneath it); a rollout changes leaf keys only: change the document with a plain write, or delete it first: %w",
 				p, doc, config.ErrInvalid)
 		}
-		if shadow := shadowing(c, key); len(shadow) > 0 {
+		if shadow := c.Shadowing(key); len(shadow) > 0 {
 			return fmt.Errorf("set %s: a leaf at %s and the leaf key(s) %s cannot both be held: one would hide the other; delete %s in the same rollout: %w",
 				p, key, strings.Join(shadow, ", "), strings.Join(shadow, ", "), config.ErrInvalid)
 		}
@@ -362,22 +362,6 @@ func documentAt(c config.Content, key string) string {
 		}
 	}
 	return ""
-}
-
-// shadowing lists the leaf keys of c that a leaf at key would hide or be
-// hidden by (as RawWriter.Set).
-func shadowing(c config.Content, key string) []string {
-	var out []string
-	for k := range c {
-		if path.Ext(k) != "" {
-			continue
-		}
-		if strings.HasPrefix(k, key+"/") || strings.HasPrefix(key, k+"/") {
-			out = append(out, k)
-		}
-	}
-	sort.Strings(out)
-	return out
 }
 
 // diff lists the keys that differ from base to cand, sorted, with the raw

@@ -15,17 +15,18 @@ import (
 // ---- History
 
 type releaseRow struct {
-	Version    int64
-	Revision   int64
-	Time       string
-	Author     string
-	Message    string
-	Unrecorded bool
-	Corrupt    string
-	Schema     string
-	RollbackOf int64
-	Changes    []diffRow
-	Outside    []diffRow
+	Version     int64
+	Revision    int64
+	Time        string
+	Author      string
+	Message     string
+	Unrecorded  bool
+	Corrupt     string
+	Schema      string
+	RollbackOf  int64
+	Changes     []diffRow
+	Outside     []diffRow
+	OutsideMore int // keys changed outside beyond those listed
 }
 
 type historyView struct {
@@ -67,7 +68,7 @@ func (s *Server) historyPage(w http.ResponseWriter, r *http.Request) {
 	for _, rel := range rels {
 		row := releaseRow{Version: rel.Version, Revision: rel.Revision, Author: rel.Author, Message: rel.Message,
 			Unrecorded: rel.Unrecorded, Schema: rel.Schema, RollbackOf: rel.RollbackOf,
-			Changes: si.keyChanges(rel.Changes), Outside: si.keyChanges(rel.Outside)}
+			Changes: si.keyChanges(rel.Changes), Outside: si.keyChanges(rel.Outside), OutsideMore: rel.OutsideMore}
 		if !rel.Time.IsZero() {
 			row.Time = fmtTime(rel.Time)
 		}
