@@ -445,7 +445,9 @@ const maxTxnOps = 128
 func (w *RawWriter) send(ctx context.Context, st *state, tx *commitTxn, rel *Release, changes []KeyChange) (*Release, error) {
 	tctx, cancel := context.WithTimeout(ctx, w.opts.timeout)
 	defer cancel()
-	resp, err := w.cli.Txn(tctx).If(tx.guards...).Then(tx.ops...).Else(clientv3.OpGet(w.layout.Version())).Commit()
+	recKey := w.layout.Release(rel.Version)
+	resp, err := w.cli.Txn(tctx).If(tx.guards...).Then(tx.ops...).
+		Else(clientv3.OpGet(w.layout.Version()), clientv3.OpGet(recKey, clientv3.WithKeysOnly())).Commit()
 	if err != nil {
 		switch {
 		case errors.Is(err, rpctypes.ErrTooManyOps):
@@ -467,6 +469,14 @@ func (w *RawWriter) send(ctx context.Context, st *state, tx *commitTxn, rel *Rel
 		cur := st.version
 		if kvs := resp.Responses[0].GetResponseRange().Kvs; len(kvs) > 0 {
 			cur, _ = strconv.ParseInt(string(kvs[0].Value), 10, 64)
+		}
+		if kvs := resp.Responses[1].GetResponseRange().Kvs; len(kvs) > 0 && cur == st.version {
+			// Not a race: the version key is behind the records (set back
+			// around the writer). Retrying cannot help, and no record is
+			// ever overwritten.
+			return nil, &ConflictError{Expected: st.version, Current: cur, Reason: fmt.Sprintf(
+				"release record %s already exists while the version key %s holds %d: the key was set back around the writer; put the newest release number back into it",
+				recKey, w.layout.Version(), cur)}
 		}
 		return nil, fmt.Errorf("%w: %w", errRetry, &ConflictError{Expected: st.version, Current: cur})
 	}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -81,6 +82,9 @@ func TestVersionKeySetBackKeepsReleases(t *testing.T) {
 					t.Fatalf("no record for release %d", rel.Version)
 				}
 			case errors.Is(err, config.ErrConflict):
+				if !strings.Contains(err.Error(), "set back around the writer") {
+					t.Fatalf("the conflict does not say why: %v", err)
+				}
 				if got := get(t, cli, p, "n"); got != "3" {
 					t.Fatalf("n = %q after a refused write, want 3", got)
 				}
