@@ -13,8 +13,9 @@ import (
 //   - "sha256t:" (written since records of format 2 gained it): the keys
 //     fall into 256 buckets by the FNV-1a hash of the key; each bucket's
 //     digest is the SHA-256 of its sorted key/value pairs, and the content
-//     hash is the SHA-256 of the 256 bucket digests. A change of k keys
-//     costs k buckets to hash again, not the whole content.
+//     hash is the SHA-256 of the index byte and digest of every bucket that
+//     holds keys, in index order. A change of k keys costs k buckets to
+//     hash again, not the whole content.
 //   - "sha256:" (older records): the SHA-256 of all sorted key/value pairs.
 //
 // Both are functions of the content alone; hashMatches compares content
@@ -32,8 +33,12 @@ func bucketOf(k string) int {
 	return int(h.Sum32() % hashBuckets)
 }
 
-// pairsDigest returns the SHA-256 of the pairs of keys (sorted) in c.
+// pairsDigest returns the SHA-256 of the pairs of keys (sorted) in c; the
+// zero digest, which no bucket that holds keys has, for no keys.
 func pairsDigest(keys []string, c Content) [sha256.Size]byte {
+	if len(keys) == 0 {
+		return [sha256.Size]byte{}
+	}
 	h := sha256.New()
 	for _, k := range keys {
 		h.Write([]byte(k))
@@ -104,16 +109,20 @@ func (h *contentHasher) sum(over map[int][sha256.Size]byte) string {
 	if len(over) == 0 && h.root != "" {
 		return h.root
 	}
-	var d [sha256.Size]byte
-	if len(over) == 0 {
-		d = sha256.Sum256(h.digests[:])
-	} else {
-		all := h.digests
-		for b, o := range over {
-			copy(all[b*sha256.Size:], o[:])
+	var buf [hashBuckets * (1 + sha256.Size)]byte
+	n := 0
+	for b := range hashBuckets {
+		d, ok := over[b]
+		if !ok {
+			d = [sha256.Size]byte(h.digests[b*sha256.Size:])
 		}
-		d = sha256.Sum256(all[:])
+		if d == ([sha256.Size]byte{}) {
+			continue // a bucket without keys
+		}
+		buf[n] = byte(b)
+		n += 1 + copy(buf[n+1:], d[:])
 	}
+	d := sha256.Sum256(buf[:n])
 	sum := treeHashPrefix + hex.EncodeToString(d[:])
 	if len(over) == 0 {
 		h.root = sum

@@ -219,7 +219,7 @@ func (c *writerCache) remember(rev int64, ch KeyChange) {
 type settlement struct {
 	window []KeyChange // changes made by others between the write's view and its commit, net per key
 	base   string      // the tree hash of the content just before the commit; only when window is not empty
-	hash   string      // the tree hash of the content just after the commit
+	hash   string      // the tree hash of the content just after the commit; only with content
 	at     Content     // that content, when asked for or when window is not empty
 	ours   []KeyChange // the commit's changes
 }
@@ -272,7 +272,9 @@ func (c *writerCache) settled(ctx context.Context, since, at int64, withContent 
 	}
 	s.window = netChanges(s.window)
 	undo := undoList(after)
-	s.hash = c.hasher.with(c.content, undo)
+	if withContent || len(s.window) > 0 {
+		s.hash = c.hasher.with(c.content, undo)
+	}
 	if len(s.window) > 0 {
 		s.base = c.hasher.with(c.content, append(undo, undoList(s.ours)...))
 	}
