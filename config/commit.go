@@ -25,24 +25,20 @@ import (
 // errRetry marks a commit that lost a race and may be re-run.
 var errRetry = errors.New("retry")
 
-// writeMarkerTTL is how long the marker P/meta/writes/<id> of a commit
-// lives at least twice: a write re-sent within half of it finds its
-// earlier commit.
-const writeMarkerTTL = 20 * time.Minute
-
 // maxOutside bounds the changes made around the writer that a release
 // record lists with their values; beyond it the record lists the keys only
 // (so it cannot be undone), the release writes a checkpoint, and the
 // previous release's content is stored as its checkpoint.
 const maxOutside = 256
 
-// write is the one path every write takes: read at revision R, compute the
-// next content, validate it, and commit it with a release record in one
-// transaction guarded by the version key, by no data key having changed
-// since R, and by the write's marker not existing yet. A lost race re-runs
-// next (up to maxAttempts) unless ExpectVersion or ExpectRevision was
-// given. A commit whose answer is lost is resolved by reading the marker:
-// the write commits at most once, and is reported once.
+// write is the one path every write takes: read at revision R (or take
+// the writer's cache), compute the next content, validate it, and commit
+// it with a release record in one transaction guarded by the version key,
+// by the data keys (see prepare), and by the release record not existing
+// yet. A lost race re-runs next (up to maxAttempts) unless ExpectVersion or
+// ExpectRevision was given. A commit whose answer is lost is resolved by
+// reading the release record it would have written, which names the
+// write's id: the write commits at most once, and is reported once.
 func (w *RawWriter) write(ctx context.Context, next func(*state) (Content, error), rollbackOf int64, opts []WriteOption) (*Release, error) {
 	return w.propose(ctx, proposal{next: next}, rollbackOf, opts)
 }
@@ -137,10 +133,12 @@ func (w *RawWriter) propose(ctx context.Context, p proposal, rollbackOf int64, o
 	}
 }
 
-// pendingCommit is a commit whose answer was lost: it was guarded by the
-// version key's mod revision versionRev. Once a read finds neither its
-// marker nor that mod revision, it can never commit: it is settled.
+// pendingCommit is a commit whose answer was lost: of release version,
+// guarded by the version key's mod revision versionRev. Once a read finds
+// neither its record nor that mod revision, it can never commit: it is
+// settled.
 type pendingCommit struct {
+	version    int64
 	versionRev int64
 	set        bool
 	settled    bool
@@ -262,11 +260,11 @@ func (w *RawWriter) attempt(ctx context.Context, p proposal, rollbackOf int64, w
 		return nil, err
 	}
 	st.unlock()
-	rel, err = w.send(ctx, st, tx, rel, changes)
+	sent, err := w.send(ctx, st, tx, rel, changes)
 	if errors.Is(err, errUnknown) {
-		*pending = pendingCommit{versionRev: st.versionRev, set: true}
+		*pending = pendingCommit{version: rel.Version, versionRev: st.versionRev, set: true}
 	}
-	return rel, err
+	return sent, err
 }
 
 // begin returns the state a write starts from: the writer's cache when it
@@ -308,7 +306,14 @@ func (w *RawWriter) begin(ctx context.Context, p proposal, wo writeOptions, id s
 			return nil, err
 		}
 	}
-	st, err := w.read(ctx, id)
+	find := writeFind{id: id}
+	switch {
+	case pending.set:
+		find.version = pending.version
+	case wo.id != "":
+		find.scan = true // a write sent again: it may have committed before
+	}
+	st, err := w.read(ctx, find)
 	if err != nil || st.done != nil {
 		return st, err
 	}
@@ -328,7 +333,6 @@ func (w *RawWriter) validates(st *state) bool {
 type commitTxn struct {
 	guards      []clientv3.Cmp
 	ops         []clientv3.Op
-	lease       clientv3.LeaseID
 	rec         *record
 	late        []clientv3.Op // a checkpoint too large to join the commit
 	checkpoint  bool          // the release stores a checkpoint
@@ -343,7 +347,7 @@ type commitTxn struct {
 const maxKeyGuards = 64
 
 // prepare builds the commit of a write: the release record, the key
-// changes, the version key, retention, the write marker, a checkpoint when
+// changes, the version key, retention, a checkpoint when
 // one is due, and the guards.
 func (w *RawWriter) prepare(ctx context.Context, st *state, wo writeOptions, id string, rel *Release, changes []KeyChange,
 	rolloutOp func(etcdprov.Layout, *Release) clientv3.Op, newSchema bool, full func() Content) (*commitTxn, error) {
@@ -378,11 +382,6 @@ func (w *RawWriter) prepare(ctx context.Context, st *state, wo writeOptions, id 
 		}
 		tx.ops = append(tx.ops, drop)
 	}
-	marker := w.layout.Write(id)
-	if tx.lease, err = w.writeLease(ctx); err != nil {
-		return nil, err
-	}
-	tx.ops = append(tx.ops, clientv3.OpPut(marker, strconv.FormatInt(rel.Version, 10), clientv3.WithLease(tx.lease)))
 	if newSchema {
 		tx.ops = append(tx.ops, clientv3.OpPut(w.layout.Schema(), string(wo.schema)))
 		tx.metaChanged = true
@@ -409,7 +408,6 @@ func (w *RawWriter) prepare(ctx context.Context, st *state, wo writeOptions, id 
 	tx.guards = []clientv3.Cmp{
 		clientv3.Compare(clientv3.ModRevision(w.layout.Version()), "=", st.versionRev),
 		clientv3.Compare(clientv3.CreateRevision(recKey), "=", 0),
-		clientv3.Compare(clientv3.CreateRevision(marker), "=", 0),
 		clientv3.Compare(clientv3.ModRevision(w.layout.Rollout()), "=", st.rolloutRev),
 	}
 	switch {
@@ -454,9 +452,6 @@ func (w *RawWriter) send(ctx context.Context, st *state, tx *commitTxn, rel *Rel
 			return nil, w.wrap(fmt.Sprintf("commit of %d key changes", len(changes)),
 				fmt.Errorf("%w (the commit held %d operations and %d guards; etcd's --max-txn-ops, %d by default, bounds both: raise it or split the change)",
 					err, len(tx.ops), len(tx.guards), maxTxnOps))
-		case errors.Is(err, rpctypes.ErrLeaseNotFound):
-			w.dropLease(tx.lease)
-			return nil, fmt.Errorf("%w: %w", errRetry, &ConflictError{Expected: st.version, Current: st.version, Reason: "the write marker's lease expired"})
 		case isTransient(err):
 			return nil, fmt.Errorf("%w: commit of release %d: %w", errUnknown, rel.Version, w.wrap("commit", err))
 		}
@@ -694,32 +689,4 @@ func (w *RawWriter) checkExpectRevision(ctx context.Context, st *state, rev int6
 		}
 	}
 	return nil
-}
-
-// writeLease returns the lease for write markers, granting a new one when
-// there is none or the current one is past half its time.
-func (w *RawWriter) writeLease(ctx context.Context) (clientv3.LeaseID, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if w.lease.id != 0 && time.Since(w.lease.granted) < writeMarkerTTL/2 {
-		return w.lease.id, nil
-	}
-	ctx, cancel := context.WithTimeout(ctx, w.opts.timeout)
-	defer cancel()
-	granted := time.Now()
-	resp, err := w.cli.Grant(ctx, int64(writeMarkerTTL/time.Second))
-	if err != nil {
-		return 0, w.wrap("grant the write marker lease", err)
-	}
-	w.lease = writeLease{id: resp.ID, granted: granted}
-	return resp.ID, nil
-}
-
-// dropLease forgets lease id so that the next write grants a new one.
-func (w *RawWriter) dropLease(id clientv3.LeaseID) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if w.lease.id == id {
-		w.lease = writeLease{}
-	}
 }

@@ -30,9 +30,10 @@ var (
 	// whose answer was lost (a timeout or a broken connection), and that the
 	// writer could not resolve before the context ended: the write may or
 	// may not have been committed. It was committed at most once. To find
-	// out, call the same write again with the same WriteID: it either
-	// commits once or returns the earlier commit's release. Without a
-	// WriteID, read History and look for the release.
+	// out, call the same write again with the same WriteID (while its
+	// release, if any, is among the retained ones): it either commits once
+	// or returns the earlier commit's release. Without a WriteID, read
+	// History and look for the release.
 	ErrUnknownOutcome = errors.New("outcome of the commit is unknown")
 	// ErrPanic is wrapped by the error reported when a subscriber panics.
 	ErrPanic = errors.New("subscriber panicked")

@@ -31,7 +31,7 @@ const checkpointPart = 512 << 10
 // release, the list starts with an Unrecorded entry naming the keys changed
 // around the writer; it counts towards limit.
 func (w *RawWriter) History(ctx context.Context, limit int) ([]Release, error) {
-	st, err := w.read(ctx, "")
+	st, err := w.read(ctx, writeFind{})
 	if err != nil {
 		return nil, err
 	}

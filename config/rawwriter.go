@@ -11,7 +11,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 
@@ -40,10 +39,9 @@ type RawWriter struct {
 
 	caches *cacheHolder // the writer's copy of its prefix, once it wrote
 
-	mu            sync.Mutex // guards newest, lease and checkpointDue
+	mu            sync.Mutex // guards newest and checkpointDue
 	newest        *record    // the newest release record this writer has seen
-	lease         writeLease
-	checkpointDue bool // a checkpoint could not be written: the next write stores one
+	checkpointDue bool       // a checkpoint could not be written: the next write stores one
 }
 
 // NewRawWriter returns a writer of prefix through cli. The client stays the
@@ -110,7 +108,7 @@ type state struct {
 	prev       *record          // the record of release version; nil if none
 	rollout    *canary.Record   // the rollout record; nil if none
 	rolloutRev int64            // its mod revision; 0 if none
-	// done is set when the write id's marker exists: the write committed
+	// done is set when a release record holds the write's id: it committed
 	// in an earlier attempt, as this release.
 	done *Release
 	// cache is set when the state comes from the writer's cache; locked
@@ -146,10 +144,20 @@ func (st *state) baseHash(like string) string {
 	return hashLike(st.content, like)
 }
 
-// read gets data, version, schema (and the marker of write id, when id is
-// set) in one read-only transaction, so they belong to one revision; then
-// the newest release record, from the cache when it is still the newest.
-func (w *RawWriter) read(ctx context.Context, id string) (*state, error) {
+// writeFind names an earlier commit of write id that a read looks for:
+// the release record of version (a commit of it whose answer was lost), or
+// with scan the retained records (a write sent again with WriteID).
+type writeFind struct {
+	id      string
+	version int64
+	scan    bool
+}
+
+// read gets data, version, schema and the rollout record (and the records
+// find names) in one read-only transaction, so they belong to one
+// revision; then the newest release record, from the cache when it is
+// still the newest.
+func (w *RawWriter) read(ctx context.Context, find writeFind) (*state, error) {
 	ctx, cancel := context.WithTimeout(ctx, w.opts.timeout)
 	defer cancel()
 	ops := []clientv3.Op{
@@ -158,8 +166,13 @@ func (w *RawWriter) read(ctx context.Context, id string) (*state, error) {
 		clientv3.OpGet(w.layout.Schema()),
 		clientv3.OpGet(w.layout.Rollout()),
 	}
-	if id != "" {
-		ops = append(ops, clientv3.OpGet(w.layout.Write(id)))
+	switch {
+	case find.id == "":
+	case find.version > 0:
+		ops = append(ops, clientv3.OpGet(w.layout.Release(find.version)))
+	case find.scan:
+		ops = append(ops, clientv3.OpGet(w.layout.Releases(), clientv3.WithPrefix(),
+			clientv3.WithSort(clientv3.SortByKey, clientv3.SortDescend), clientv3.WithLimit(int64(w.opts.retention))))
 	}
 	resp, err := w.cli.Txn(ctx).Then(ops...).Commit()
 	if err != nil {
@@ -189,18 +202,12 @@ func (w *RawWriter) read(ctx context.Context, id string) (*state, error) {
 		}
 		st.rollout = rec
 	}
-	if id != "" {
-		if kvs := resp.Responses[4].GetResponseRange().Kvs; len(kvs) > 0 {
-			n, err := strconv.ParseInt(string(kvs[0].Value), 10, 64)
-			if err != nil {
-				return nil, fmt.Errorf("config: write marker %s holds %q, not a version number", kvs[0].Key, kvs[0].Value)
+	if len(resp.Responses) > 4 {
+		for _, kv := range resp.Responses[4].GetResponseRange().Kvs {
+			if rec, err := decodeRecord(string(kv.Key), kv.Value); err == nil && rec.WriteID == find.id {
+				st.done = rec.release(kv.CreateRevision)
+				return st, nil
 			}
-			rec, rev, err := w.recordAt(ctx, n, 0)
-			if err != nil {
-				return nil, fmt.Errorf("config: write %s committed as release %d, which cannot be read: %w", id, n, err)
-			}
-			st.done = rec.release(rev)
-			return st, nil
 		}
 	}
 	if err := w.readNewest(ctx, st); err != nil {
@@ -292,7 +299,7 @@ func (w *RawWriter) wrap(op string, err error) error {
 // Read returns the current content, the newest release version and the
 // etcd revision they were read at.
 func (w *RawWriter) Read(ctx context.Context) (c Content, version, revision int64, err error) {
-	st, err := w.read(ctx, "")
+	st, err := w.read(ctx, writeFind{})
 	if err != nil {
 		return nil, 0, 0, err
 	}
@@ -560,12 +567,4 @@ func sortedKeys[V any](m map[string]V) []string {
 	}
 	sort.Strings(keys)
 	return keys
-}
-
-// writeLease is the lease the write markers of one writer live on: granted
-// when first needed and replaced once half its time has passed, so that a
-// marker lives at least writeMarkerTTL/2.
-type writeLease struct {
-	id      clientv3.LeaseID
-	granted time.Time
 }

@@ -143,7 +143,7 @@ func (w *Writer[T]) PublishSchema(ctx context.Context, opts ...WriteOption) (*Re
 // at. It fails with an *InvalidError when a value etcd holds does not bind
 // to its field; values that break a validate rule are returned as they are.
 func (w *Writer[T]) Get(ctx context.Context) (v *T, version, revision int64, err error) {
-	st, err := w.raw.read(ctx, "")
+	st, err := w.raw.read(ctx, writeFind{})
 	if err != nil {
 		return nil, 0, 0, err
 	}

@@ -203,11 +203,12 @@ func Force() WriteOption { return func(o *writeOptions) { o.force = true } }
 // uses it; a write that is not the rollout's candidate must not.
 func CompletesRollout(id string) WriteOption { return func(o *writeOptions) { o.completes = id } }
 
-// WriteID names one write so that sending it again is safe: the commit
-// stores a marker P/meta/writes/<id> (on a lease, for at least 10 minutes)
-// in the same transaction, and a write whose marker exists returns the
-// release that committed it instead of writing again. Every write has an
-// id (a random one by default), which is how a commit whose answer was lost
-// is resolved inside the writer; give your own to retry a write after
+// WriteID names one write so that sending it again is safe: the release
+// record its commit writes holds the id, and a write with WriteID first
+// looks for it among the retained records (the newest WithRetention): if
+// one holds it, the write returns that release instead of writing again.
+// Every write has an id (a random one by default), which is how a commit
+// whose answer was lost is resolved inside the writer: it reads the record
+// that commit would have written. Give your own id to retry a write after
 // ErrUnknownOutcome. id must not contain '/'.
 func WriteID(id string) WriteOption { return func(o *writeOptions) { o.id = id } }

@@ -19,7 +19,6 @@ import (
 //	P/meta/version         the guard key changed by every write of the writer
 //	P/meta/releases/<n>    release records
 //	P/meta/checkpoints/<n> full content of release n, compressed (parts at <n>/<i>)
-//	P/meta/writes/<id>     lease-bound marker of one committed write (exactly-once commits)
 //	P/meta/schema          the JSON Schema of the bound type
 //	P/meta/instances/<id>  lease-bound records of running instances
 //	P/meta/rollout         the rollout of the prefix, running or ended
@@ -68,9 +67,6 @@ func (l Layout) Releases() string { return l.prefix + "/meta/releases/" }
 
 // Checkpoints returns the prefix of release checkpoints, ending in a slash.
 func (l Layout) Checkpoints() string { return l.prefix + "/meta/checkpoints/" }
-
-// Writes returns the prefix of the write markers, ending in a slash.
-func (l Layout) Writes() string { return l.prefix + "/meta/writes/" }
 
 // Schema returns the key of the published JSON Schema.
 func (l Layout) Schema() string { return l.prefix + "/meta/schema" }
@@ -161,9 +157,6 @@ func (l Layout) ParseCheckpoint(key string) (int64, bool) {
 	}
 	return parseNumber(rest)
 }
-
-// Write returns the key of the marker of write id.
-func (l Layout) Write(id string) string { return l.Writes() + id }
 
 // Instance returns the key of the record of instance id.
 func (l Layout) Instance(id string) string { return l.Instances() + id }

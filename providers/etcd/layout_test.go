@@ -119,7 +119,6 @@ func TestLayoutKeys(t *testing.T) {
 		{l.Release(0), "/app/prod/meta/releases/00000000000000000000"},
 		{l.Checkpoint(32), "/app/prod/meta/checkpoints/00000000000000000032"},
 		{l.CheckpointPart(32, 1), "/app/prod/meta/checkpoints/00000000000000000032/1"},
-		{l.Write("abc"), "/app/prod/meta/writes/abc"},
 		{l.Instance("host-1"), "/app/prod/meta/instances/host-1"},
 	} {
 		if tc.got != tc.want {
