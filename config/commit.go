@@ -518,7 +518,7 @@ func (w *RawWriter) send(ctx context.Context, st *state, tx *commitTxn, rel *Rel
 func (w *RawWriter) settle(ctx context.Context, st *state, tx *commitTxn, rel *Release) {
 	sctx, cancel := context.WithTimeout(ctx, w.opts.timeout)
 	defer cancel()
-	s, ok := st.cache.settled(sctx, st.dataRevision(), rel.Revision, tx.checkpoint)
+	s, ok := st.cache.settled(sctx, st.dataRevision(), rel.Revision, tx.checkpoint, rel.Hash)
 	if !ok {
 		// The cache cannot tell: the record stays as written (a change
 		// around the writer in that instant is listed by the next

@@ -39,16 +39,18 @@ func pairsDigest(keys []string, c Content) [sha256.Size]byte {
 	if len(keys) == 0 {
 		return [sha256.Size]byte{}
 	}
-	h := sha256.New()
+	n := 0
 	for _, k := range keys {
-		h.Write([]byte(k))
-		h.Write([]byte{0})
-		h.Write([]byte(c[k]))
-		h.Write([]byte{0})
+		n += len(k) + len(c[k]) + 2
 	}
-	var d [sha256.Size]byte
-	h.Sum(d[:0])
-	return d
+	buf := make([]byte, 0, n)
+	for _, k := range keys {
+		buf = append(buf, k...)
+		buf = append(buf, 0)
+		buf = append(buf, c[k]...)
+		buf = append(buf, 0)
+	}
+	return sha256.Sum256(buf)
 }
 
 // flatHash returns the hash of c in the "sha256:" format.
@@ -109,18 +111,19 @@ func (h *contentHasher) sum(over map[int][sha256.Size]byte) string {
 	if len(over) == 0 && h.root != "" {
 		return h.root
 	}
+	digests := h.digests
+	for b, d := range over {
+		copy(digests[b*sha256.Size:], d[:])
+	}
 	var buf [hashBuckets * (1 + sha256.Size)]byte
 	n := 0
 	for b := range hashBuckets {
-		d, ok := over[b]
-		if !ok {
-			d = [sha256.Size]byte(h.digests[b*sha256.Size:])
-		}
-		if d == ([sha256.Size]byte{}) {
+		d := digests[b*sha256.Size : (b+1)*sha256.Size]
+		if [sha256.Size]byte(d) == ([sha256.Size]byte{}) {
 			continue // a bucket without keys
 		}
 		buf[n] = byte(b)
-		n += 1 + copy(buf[n+1:], d[:])
+		n += 1 + copy(buf[n+1:], d)
 	}
 	d := sha256.Sum256(buf[:n])
 	sum := treeHashPrefix + hex.EncodeToString(d[:])
