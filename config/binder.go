@@ -8,6 +8,7 @@ import (
 
 	"github.com/strataconf/strata/codec"
 	"github.com/strataconf/strata/providers"
+	etcdprov "github.com/strataconf/strata/providers/etcd"
 	"github.com/strataconf/strata/schema"
 )
 
@@ -28,19 +29,25 @@ func newBinder[T any]() binder[T] {
 
 // canonical returns c with every key that names a field of T but for case
 // spelled as the field's key, in the tree and in the keys of its leaves, so
-// that layers agree on which keys are the same (see codec.Canonical).
-func (b binder[T]) canonical(c *providers.Content) *providers.Content {
+// that layers agree on which keys are the same (see codec.Canonical). When
+// lv stands for c's Keys (nil; see layer.leaves), a renaming builds them
+// from lv: the result's Keys are not nil then.
+func (b binder[T]) canonical(c *providers.Content, lv *etcdprov.Leaves) *providers.Content {
 	var moves [][2]string
 	tree := codec.Canonical(c.Tree, b.typ, func(from, to string) { moves = append(moves, [2]string{from, to}) })
 	out := *c
 	out.Tree = tree
 	if len(moves) > 0 {
-		out.Keys = maps.Clone(c.Keys)
+		keys := c.Keys
+		if keys == nil && lv != nil {
+			keys = lv.Map()
+		}
+		out.Keys = maps.Clone(keys)
 		for _, m := range moves {
 			delete(out.Keys, m[0])
 		}
 		for _, m := range moves {
-			if k, ok := c.Keys[m[0]]; ok {
+			if k, ok := keys[m[0]]; ok {
 				out.Keys[m[1]] = k
 			}
 		}

@@ -129,7 +129,7 @@ func (c *Config[T]) applyRollout(u update) {
 	l := &c.layers[c.etcdIdx]
 	content, err := c.etcdContent(l.content.Revision)
 	if err == nil {
-		l.content = content
+		l.setContent(content)
 		c.rebuild(u)
 		return
 	}
@@ -181,8 +181,8 @@ func (c *Config[T]) etcdContent(rev int64) (*providers.Content, error) {
 		return nil, fmt.Errorf("%w: %w", ErrSource, err) // a document that does not parse
 	}
 	ct.Raw = nil // c.etcdRaw is the loop's own
-	ct = c.b.canonical(ct)
-	if err := c.openContent(c.loopCtx(), ct); err != nil {
+	ct = c.b.canonical(ct, nil)
+	if err := c.openContent(c.loopCtx(), ct, nil); err != nil {
 		return nil, err
 	}
 	return ct, nil

@@ -67,14 +67,16 @@ func (c *Config[T]) applyChanges(li int, ct *providers.Content, old *Snapshot[T]
 			c.etcdStale = true
 			return nil, nil, err
 		}
-		l.content, l.snapshot, c.etcdStale = full, false, false
+		l.setContent(full)
+		l.snapshot, c.etcdStale = false, false
 		return c.full(old)
 	}
 	// The tree is patched in place below: the flat values of the snapshot
 	// in force, which may still be made from it (lazyFlatValues), are made
 	// now, from the tree as it was.
 	old.values.built()
-	l.content = &providers.Content{Tree: l.content.Tree, Keys: l.content.Keys, Revision: ct.Revision}
+	keys := l.keys() // built now if the leaves read by Load stand for them
+	l.setContent(&providers.Content{Tree: l.content.Tree, Keys: keys, Revision: ct.Revision})
 	pruned := false
 	for _, ch := range ct.Changes {
 		if ch.Removed {
@@ -108,15 +110,15 @@ func applyToKVs(kvs map[string][]byte, changes []providers.Change) {
 
 // etcdKVs returns the etcd layer's keys and values: c.etcdRaw, or, while
 // the layer's tree and keys stand for them (c.etcdRaw nil, see dropRaw), a
-// new map built from those.
+// new map built from those (the keys read as layer.keyed gives them).
 func (c *Config[T]) etcdKVs() map[string][]byte {
 	if c.etcdRaw != nil {
 		return c.etcdRaw
 	}
-	ct := c.layers[c.etcdIdx].content
-	kvs := make(map[string][]byte, len(ct.Keys))
-	for p, key := range ct.Keys {
-		v, _, _ := lookup(ct.Tree, p)
+	l := &c.layers[c.etcdIdx]
+	kvs := make(map[string][]byte, l.keyCount())
+	for p, key := range l.keyed() {
+		v, _, _ := lookup(l.content.Tree, p)
 		s, _ := v.(string)
 		kvs[key] = []byte(s)
 	}

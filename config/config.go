@@ -292,12 +292,18 @@ func (c *Config[T]) read(ctx context.Context, l *layer) error {
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrSource, err)
 	}
-	l.content = c.b.canonical(content)
-	l.snapshot = l.src == providers.Source(c.etcdSrc) && c.etcdSrc.fromSnapshot
-	if l.src == providers.Source(c.etcdSrc) {
-		return c.openContent(ctx, l.content)
+	if l.src != providers.Source(c.etcdSrc) {
+		l.setContent(c.b.canonical(content, nil))
+		return nil
 	}
-	return nil
+	lv := c.etcdSrc.leafKeys // content's keys when it has no Keys (ReadLeaves)
+	c.etcdSrc.leafKeys = nil
+	l.setContent(c.b.canonical(content, lv))
+	if l.content.Keys == nil {
+		l.leaves = lv // no key renamed: they still stand for the Keys
+	}
+	l.snapshot = c.etcdSrc.fromSnapshot
+	return c.openContent(ctx, l.content, l.leaves)
 }
 
 // defaults returns the value given to WithDefaults as a T.

@@ -26,17 +26,23 @@ type etcdSource struct {
 	log          *slog.Logger
 	leaves       bool // read with ReadLeaves: a prefix of plain leaves needs no KVs
 
-	first        *etcdprov.Data // what Read returned; Watch starts after it
-	fromSnapshot bool           // first came from the snapshot file
+	first        *etcdprov.Data   // what Read returned; Watch starts after it
+	fromSnapshot bool             // first came from the snapshot file
+	leafKeys     *etcdprov.Leaves // the keys of the content Read returned without Keys, until Load takes them (see layer.leaves)
 }
 
-// Read reads the prefix under the start-up policy.
+// Read reads the prefix under the start-up policy. The content of a prefix
+// of plain leaves read with ReadLeaves has no Keys: s.leafKeys lists them.
 func (s *etcdSource) Read(ctx context.Context) (*providers.Content, error) {
 	d, fromSnapshot, err := s.read(ctx)
 	if err != nil {
 		return nil, err
 	}
 	s.first, s.fromSnapshot = d, fromSnapshot
+	if ct, lv, ok := d.Leaves(); ok {
+		s.leafKeys = lv
+		return ct, nil
+	}
 	return d.Content(s.p.Layout())
 }
 

@@ -1,10 +1,13 @@
 package config
 
 import (
+	"iter"
+	"maps"
 	"sort"
 	"strings"
 
 	"github.com/strataconf/strata/providers"
+	etcdprov "github.com/strataconf/strata/providers/etcd"
 )
 
 // layer is one configured source and its last content. The goroutine that
@@ -17,6 +20,42 @@ type layer struct {
 	watch    bool               // follow its changes (WithWatch)
 	content  *providers.Content // as read, with keys canonical to T
 	snapshot bool               // content came from the snapshot file (etcd)
+	leaves   *etcdprov.Leaves   // while content.Keys is nil: its keys (etcd, read with ReadLeaves; see keys)
+}
+
+// keyed yields the path and key of every leaf of l's content that has a
+// key: its Keys, or the leaves that stand for them, read as they are.
+func (l *layer) keyed() iter.Seq2[string, string] {
+	if l.content.Keys == nil && l.leaves != nil {
+		return l.leaves.All()
+	}
+	return maps.All(l.content.Keys)
+}
+
+// keyCount returns how many paths keyed yields.
+func (l *layer) keyCount() int {
+	if l.content.Keys == nil && l.leaves != nil {
+		return l.leaves.Len()
+	}
+	return len(l.content.Keys)
+}
+
+// keys returns the Keys of l's content. While l.leaves stand for them (the
+// etcd layer as Load read it, until its first change: a 10k-key Load makes
+// one 10k-entry map fewer), it first replaces the content by one with the
+// Keys built from them, as a layer is replaced, never modified.
+func (l *layer) keys() map[string]string {
+	if l.content.Keys == nil && l.leaves != nil {
+		ct := *l.content
+		ct.Keys = l.leaves.Map()
+		l.setContent(&ct)
+	}
+	return l.content.Keys
+}
+
+// setContent replaces l's content by ct, whose Keys are its own.
+func (l *layer) setContent(ct *providers.Content) {
+	l.content, l.leaves = ct, nil
 }
 
 // merged is the union of all layers in precedence order. Its flat values
@@ -32,7 +71,9 @@ type merged struct {
 // name a field as the field does); a leaf in a later layer replaces a whole
 // subtree of an earlier one and the other way round. The layers' trees are
 // not modified; the merged tree shares with them every subtree that only
-// one layer provides, so it must not be modified either.
+// one layer provides, so it must not be modified either. A layer whose
+// leaves stand for its Keys may get its content replaced by one with the
+// Keys built (see layer.keys), when the whole tree must be walked.
 func merge(layers []layer) merged {
 	var tree map[string]any
 	hint := 0  // leaves in the largest layer: at least as many in most merges
@@ -45,7 +86,7 @@ func merge(layers []layer) merged {
 			}
 		}
 		tree = overlay(tree, l.content.Tree)
-		hint = max(hint, len(l.content.Keys))
+		hint = max(hint, layers[i].keyCount())
 	}
 	if tree == nil {
 		tree = make(map[string]any)
@@ -55,7 +96,11 @@ func merge(layers []layer) merged {
 	if len(m.origins) < countLeaves(tree) {
 		// A leaf that no layer has a key for (or a key of the tree that
 		// holds a dot): walk the whole tree, which records the same
-		// origins for the leaves already recorded.
+		// origins for the leaves already recorded, and looks each path up
+		// in the layers' Keys.
+		for i := range layers {
+			layers[i].keys()
+		}
 		m.addLeaves(tree, "", layers)
 	}
 	return m
@@ -88,15 +133,16 @@ func overlay(lo, hi map[string]any) map[string]any {
 }
 
 // addKeyed records in m.origins, as addLeaves does, every leaf of m.tree
-// that some layer has a key for, taking its path from the layers' Keys
-// instead of building it: one string fewer per leaf. The leaves of no key
-// are left out. When m.tree is the tree of layer sole (no other layer has
-// entries), the paths of its Keys are leaves of m.tree as they are of its
-// own tree (see providers.Content), and are not looked up.
+// that some layer has a key for, taking its path from the layers' Keys (or
+// the leaves that stand for them, see layer.keyed) instead of building it:
+// one string fewer per leaf. The leaves of no key are left out. When
+// m.tree is the tree of layer sole (no other layer has entries), the paths
+// of its Keys are leaves of m.tree as they are of its own tree (see
+// providers.Content), and are not looked up.
 func (m *merged) addKeyed(layers []layer, sole int) {
 	for i := len(layers) - 1; i >= 0; i-- {
 		higher := len(m.origins) > 0 // a higher layer recorded paths
-		for p, key := range layers[i].content.Keys {
+		for p, key := range layers[i].keyed() {
 			if higher {
 				if _, done := m.origins[p]; done {
 					continue
@@ -144,7 +190,8 @@ func countLeaves(tree map[string]any) int {
 }
 
 // addLeaves records in m.origins where every leaf of tree (see flatten)
-// came from: the key of the highest layer that holds its path.
+// came from: the key of the highest layer that holds its path. It reads
+// the layers' Keys: none may have leaves standing for them (see layer.keys).
 func (m *merged) addLeaves(tree map[string]any, prefix string, layers []layer) {
 	for k, v := range tree {
 		p := k

@@ -116,7 +116,7 @@ func TestBinderCanonicalMovesKeys(t *testing.T) {
 	b := newBinder[limits]()
 	in := content(map[string]any{"maxconns": "5", "other": "x"},
 		map[string]string{"maxconns": "APP_MAXCONNS", "other": "APP_OTHER"})
-	got := b.canonical(in)
+	got := b.canonical(in, nil)
 	if !reflect.DeepEqual(got.Tree, map[string]any{"maxConns": "5", "other": "x"}) {
 		t.Fatalf("tree = %v", got.Tree)
 	}

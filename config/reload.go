@@ -245,17 +245,17 @@ func (c *Config[T]) apply(u update) {
 			if c.canary.overlay != nil {
 				var ct *providers.Content
 				if ct, err = c.etcdContent(u.content.Revision); err == nil {
-					l.content = ct
+					l.setContent(ct)
 				}
 			} else {
-				ct := c.b.canonical(u.content)
-				if err = c.openContent(c.loopCtx(), ct); err == nil {
-					l.content = ct
+				ct := c.b.canonical(u.content, nil)
+				if err = c.openContent(c.loopCtx(), ct, nil); err == nil {
+					l.setContent(ct)
 				}
 			}
 			c.etcdStale = err != nil
 		} else {
-			l.content = c.b.canonical(u.content)
+			l.setContent(c.b.canonical(u.content, nil))
 		}
 		if err == nil {
 			if snap, err = c.candidate(c.layers); err == nil {

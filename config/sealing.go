@@ -13,6 +13,7 @@ import (
 
 	"github.com/strataconf/strata/config/secret"
 	"github.com/strataconf/strata/providers"
+	etcdprov "github.com/strataconf/strata/providers/etcd"
 	"github.com/strataconf/strata/schema"
 )
 
@@ -254,21 +255,25 @@ func (w *RawWriter) KeyUse(ctx context.Context) (*KeyUse, error) {
 // openContent opens the sealed values of an etcd layer's content in place
 // (its tree is the content's own) and, with WithRequireEncryption, refuses
 // plain text at a secret path. Errors name the path and the key, never the
-// value.
-func (c *Config[T]) openContent(ctx context.Context, ct *providers.Content) error {
+// value. lv, when not nil, stands for ct's Keys (see layer.leaves).
+func (c *Config[T]) openContent(ctx context.Context, ct *providers.Content, lv *etcdprov.Leaves) error {
 	paths := sealedPaths(ct.Tree)
 	if len(paths) == 0 && !c.opts.requireSealed {
 		return nil // nothing sealed, nothing required: one walk, no allocation per leaf
 	}
+	keys := ct.Keys
+	if keys == nil && lv != nil {
+		keys = lv.Map()
+	}
 	if !c.opts.requireSealed {
-		keys := make(map[string]string, len(paths))
+		sealed := make(map[string]string, len(paths))
 		for _, p := range paths {
-			keys[p] = ct.Keys[p]
+			sealed[p] = keys[p]
 		}
-		ct = &providers.Content{Tree: ct.Tree, Keys: keys}
+		keys = sealed
 	}
 	var errs []error
-	for p, key := range ct.Keys {
+	for p, key := range keys {
 		v, _, _ := lookup(ct.Tree, p)
 		plain, opened, err := c.openLeaf(ctx, p, key, v)
 		switch {

@@ -14,7 +14,7 @@ import (
 
 // Data is the configuration held under one prefix at one etcd revision: the
 // raw data keys and their values. A Data is never mutated once returned,
-// but for the tree a Data from ReadLeaves hands over (see Content).
+// but for the tree a Data from ReadLeaves hands over (see Content, Leaves).
 type Data struct {
 	// Revision is the etcd revision the data was read or watched at.
 	Revision int64
@@ -26,14 +26,53 @@ type Data struct {
 	// known: Read sets it, watch updates leave it 0.
 	Version int64
 
-	leaves *leaves // the content built by ReadLeaves instead of KVs, until Content takes it
+	leaves *leaves // the content built by ReadLeaves instead of KVs, until Content or Leaves takes it
 }
 
 // leaves is the tree of a prefix whose keys are all plain leaves, and the
-// key of every leaf (see leafTree).
+// path and key of every leaf (see leafTree).
 type leaves struct {
-	tree    map[string]any
-	sources map[string]string
+	tree map[string]any
+	keys *Leaves
+}
+
+// Leaves lists the dotted path and the etcd key of every leaf of a prefix
+// whose keys are all plain leaves, without a map: the paths are cut from
+// one string, each followed by a slash (which no dotted path holds), and
+// the keys from another, one after the other in the same order, each as
+// long as the data prefix and its path. See Data.Leaves.
+type Leaves struct {
+	paths string // every dotted path, each followed by '/'
+	keys  string // every key, in the order of paths
+	data  int    // length of the data prefix ("/p/data/") that starts every key
+	n     int    // number of leaves
+}
+
+// Len returns the number of leaves.
+func (lv *Leaves) Len() int { return lv.n }
+
+// All yields the path and the key of every leaf, in no particular order.
+func (lv *Leaves) All() iter.Seq2[string, string] {
+	return func(yield func(string, string) bool) {
+		paths, keys := lv.paths, lv.keys
+		for paths != "" {
+			i := strings.IndexByte(paths, '/')
+			n := lv.data + i
+			if !yield(paths[:i], keys[:n]) {
+				return
+			}
+			paths, keys = paths[i+1:], keys[n:]
+		}
+	}
+}
+
+// Map returns the path → key map of the leaves, as a Content's Keys.
+func (lv *Leaves) Map() map[string]string {
+	m := make(map[string]string, lv.n)
+	for p, k := range lv.All() {
+		m[p] = k
+	}
+	return m
 }
 
 // Tree builds the nested configuration tree of d under layout l. Leaf keys
@@ -67,21 +106,27 @@ func (d *Data) Tree(l Layout) (tree map[string]any, sources map[string]string, e
 // of the tree is made with room for them; the paths are cut from one
 // string and the values from another: two allocations, not two per key.
 func (d *Data) leafTree(l Layout) (tree map[string]any, sources map[string]string, ok bool) {
-	return leafTree(l, stdmaps.All(d.KVs), len(d.KVs))
+	sources = make(map[string]string, len(d.KVs))
+	if tree, _, ok = leafTree(l, stdmaps.All(d.KVs), sources); !ok {
+		return nil, nil, false
+	}
+	return tree, sources, true
 }
 
-// leafTree is Data.leafTree over the n keys and values of kvs, which it
-// goes through twice.
-func leafTree(l Layout, kvs iter.Seq2[string, []byte], n int) (tree map[string]any, sources map[string]string, ok bool) {
+// leafTree is Data.leafTree over the keys and values of kvs, which it
+// goes through twice, recording the key of every leaf path in sources
+// unless it is nil. paths holds the dotted path of every leaf, each
+// followed by '/', in the order kvs gives the keys (see Leaves).
+func leafTree(l Layout, kvs iter.Seq2[string, []byte], sources map[string]string) (tree map[string]any, paths string, ok bool) {
 	children := make(map[string]int) // key path ("db", "" at the top) → leaf keys directly beneath
 	dir, under := "", 0              // the key path counted last, and its count not yet in children
 	np, nv := 0, 0
 	for k, v := range kvs {
 		rel, leaf := l.leafRel(k) // as l.Parse(k), for the keys it maps to a leaf
 		if !leaf {
-			return nil, nil, false
+			return nil, "", false
 		}
-		np += len(rel)
+		np += len(rel) + 1
 		nv += len(v)
 		parent := rel[:max(strings.LastIndexByte(rel, '/'), 0)]
 		if parent != dir {
@@ -91,24 +136,26 @@ func leafTree(l Layout, kvs iter.Seq2[string, []byte], n int) (tree map[string]a
 		under++
 	}
 	children[dir] += under
-	var paths, values strings.Builder
-	paths.Grow(np)
+	var pb, values strings.Builder
+	pb.Grow(np)
 	values.Grow(nv)
 	tree = make(map[string]any, children[""])
-	sources = make(map[string]string, n)
 	for k, v := range kvs {
 		rel, _ := l.leafRel(k)
-		at := paths.Len()
-		writeDotted(&paths, rel)
-		p := paths.String()[at:]
+		at := pb.Len()
+		writeDotted(&pb, rel)
+		p := pb.String()[at:]
+		pb.WriteByte('/')
 		at = values.Len()
 		values.Write(v)
 		if !mountLeaf(tree, rel, values.String()[at:], children) {
-			return nil, nil, false
+			return nil, "", false
 		}
-		sources[p] = k
+		if sources != nil {
+			sources[p] = k
+		}
 	}
-	return tree, sources, true
+	return tree, pb.String(), true
 }
 
 // mountLeaf sets the value at key path rel ("db/port", for the config path

@@ -117,8 +117,10 @@ func (p *Provider) read(ctx context.Context, leavesOnly bool) (*Data, error) {
 		}
 	}
 	if leavesOnly {
-		if tree, sources, ok := leafTree(p.layout, each, len(kvs)); ok {
-			d.leaves = &leaves{tree: tree, sources: sources}
+		if tree, paths, ok := leafTree(p.layout, each, nil); ok {
+			// The paths and the keys are listed in the same order: the
+			// leaves need no map (see Leaves).
+			d.leaves = &leaves{tree: tree, keys: &Leaves{paths: paths, keys: all, data: len(p.layout.Data()), n: len(kvs)}}
 			return d, nil
 		}
 	}

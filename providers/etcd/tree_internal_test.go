@@ -2,9 +2,11 @@ package etcd
 
 import (
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"path"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
@@ -42,6 +44,21 @@ func TestLeafTreeMatchesOrderedTree(t *testing.T) {
 		}
 		if _, _, ok := d.leafTree(l); ok {
 			fast++
+			// As ReadLeaves lists them: the keys in one string, the
+			// paths in another, in the same order, and no map.
+			keys := slices.Sorted(maps.Keys(d.KVs))
+			each := func(yield func(string, []byte) bool) {
+				for _, k := range keys {
+					if !yield(k, d.KVs[k]) {
+						return
+					}
+				}
+			}
+			_, paths, ok := leafTree(l, each, nil)
+			lv := &Leaves{paths: paths, keys: strings.Join(keys, ""), data: len(l.Data()), n: len(keys)}
+			if !ok || lv.Len() != len(wantSources) || !reflect.DeepEqual(lv.Map(), wantSources) {
+				t.Fatalf("keys %v: leaves %q %q, want %v", keys, lv.paths, lv.keys, wantSources)
+			}
 		}
 	}
 	if fast == 0 || fast == 2000 {

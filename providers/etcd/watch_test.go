@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"maps"
+	"reflect"
 	"runtime"
 	"runtime/metrics"
 	"strings"
@@ -757,6 +758,29 @@ func TestReadLeaves(t *testing.T) {
 	}
 	if fmt.Sprint(got.Tree) != fmt.Sprint(want.Tree) || fmt.Sprint(got.Keys) != fmt.Sprint(want.Keys) || got.Revision != want.Revision || got.Raw != nil {
 		t.Fatalf("ReadLeaves content %+v, Read's %+v", got, want)
+	}
+	if _, _, ok := lean.Leaves(); ok {
+		t.Fatal("Leaves handed the content over after Content")
+	}
+
+	// Leaves hands the same content over with the leaves in place of Keys.
+	lean, err = p.ReadLeaves(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ct, lv, ok := lean.Leaves()
+	if !ok || ct.Keys != nil || fmt.Sprint(ct.Tree) != fmt.Sprint(want.Tree) || ct.Revision != want.Revision || ct.Raw != nil {
+		t.Fatalf("Leaves: %+v, %v", ct, ok)
+	}
+	pairs := map[string]string{}
+	for path, key := range lv.All() {
+		pairs[path] = key
+	}
+	if lv.Len() != len(want.Keys) || !reflect.DeepEqual(pairs, want.Keys) || !reflect.DeepEqual(lv.Map(), want.Keys) {
+		t.Fatalf("leaves (%d) %v, map %v; Read's keys %v", lv.Len(), pairs, lv.Map(), want.Keys)
+	}
+	if _, _, ok := full.Leaves(); ok {
+		t.Fatal("Leaves of Read's Data handed something over")
 	}
 
 	for name, key := range map[string]string{"a document": "/read/leaves/data/extra.yaml", "a leaf beneath a leaf": "/read/leaves/data/a/b"} {
