@@ -71,7 +71,7 @@ func newRawWriter(cli *clientv3.Client, prefix string, o rawWriterOptions) (*Raw
 }
 
 // Close stops the watch that keeps the writer's copy of its prefix
-// current. A writer keeps that copy from its first write on, so that a
+// current. A writer keeps that copy from its second write on, so that a
 // write commits in one transaction with work that grows with its change;
 // a writer that is not closed stops it when it is garbage collected. The
 // writer stays usable after Close: each write then reads the prefix first.

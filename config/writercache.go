@@ -75,6 +75,7 @@ type cacheMeta struct {
 type cacheHolder struct {
 	mu     sync.Mutex
 	cache  *writerCache
+	wanted bool // the writer read for a write before: a second one makes the cache
 	closed bool
 }
 
@@ -86,11 +87,14 @@ func (h *cacheHolder) current() *writerCache {
 }
 
 // renew replaces the cache with make's unless it is current or the holder
-// is closed.
+// is closed. The first call only notes that the writer writes: a writer
+// that writes once (a CLI command, a console request) never starts a
+// watch.
 func (h *cacheHolder) renew(make func() *writerCache) {
 	h.mu.Lock()
 	old := h.cache
-	if h.closed || (old != nil && !old.stale()) {
+	if h.closed || (old != nil && !old.stale()) || !h.wanted {
+		h.wanted = true
 		h.mu.Unlock()
 		return
 	}

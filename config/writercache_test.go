@@ -149,18 +149,20 @@ func TestClosedWriterStillWrites(t *testing.T) {
 	p := prefix(t)
 	ctx := context.Background()
 	w := mustRaw(t, cli, p)
-	if _, err := w.Set(ctx, "a", "1"); err != nil {
-		t.Fatal(err)
+	for _, v := range []string{"1", "2", "3"} { // from the second write on, from the cache
+		if _, err := w.Set(ctx, "a", v); err != nil {
+			t.Fatal(err)
+		}
 	}
 	if err := w.Close(); err != nil {
 		t.Fatal(err)
 	}
 	put(t, cli, p, "b", "2") // around the writer: the next write reads it
-	rel, err := w.Set(ctx, "a", "3")
+	rel, err := w.Set(ctx, "a", "4")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := (config.Content{"a": "3", "b": "2"}); rel.Hash != want.Hash() || len(rel.Outside) != 1 {
+	if want := (config.Content{"a": "4", "b": "2"}); rel.Hash != want.Hash() || len(rel.Outside) != 1 {
 		t.Fatalf("release after Close: %+v", rel)
 	}
 }

@@ -100,6 +100,7 @@ func promote(ctx context.Context, cli *clientv3.Client, prefix, id string, lead 
 	if err != nil {
 		return nil, fmt.Errorf("rollout: %w", err)
 	}
+	defer w.Close()
 	for attempt := 1; ; attempt++ {
 		r, _, err := read(ctx, cli, l)
 		if err != nil {

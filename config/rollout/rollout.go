@@ -190,6 +190,7 @@ func plan(ctx context.Context, cli *clientv3.Client, prefix string, spec Spec, o
 	if err != nil {
 		return nil, fmt.Errorf("rollout: %w", err)
 	}
+	defer w.Close()
 	l := etcdprov.NewLayout(prefix)
 	tctx, cancel := context.WithTimeout(ctx, etcdprov.DefaultRequestTimeout)
 	resp, err := cli.Txn(tctx).Then(clientv3.OpGet(l.Rollout()), clientv3.OpGet(l.Version())).Commit()
