@@ -149,6 +149,7 @@ func casStrataCase(ctx context.Context, b *bench, p string, writers int) (casRow
 	if err != nil {
 		return casRow{}, err
 	}
+	defer w.Close()
 	start, startVersion, _, err := w.Get(ctx)
 	if err != nil {
 		return casRow{}, err

@@ -123,7 +123,7 @@ func (r *results) markdown(chart string) string {
 		w("## 4. Compare-and-swap write throughput on one key\n\n")
 		w("Each case increments one counter a fixed number of times, spread over the writers, on its own prefix. Raw: `Get`, then "+
 			"`Txn(If ModRevision unchanged, Then Put n+1)`, retried at once on a lost race. Strata: `Writer.Update(c.N++)` with "+
-			"`WithMaxAttempts(%d)`: reads the prefix, re-runs the mutation, validates, and commits the leaf, the version key and a "+
+			"`WithMaxAttempts(%d)`: takes the prefix from the writer's watched copy (it reads it for its first two writes and after a lost race), re-runs the mutation, validates, and commits the leaf, the version key and a "+
 			"release record in one transaction, retrying after a jittered backoff (1 ms doubling to 100 ms). Attempts include commits. "+
 			"Check: the counter's final value (and for Strata the release version) equals the number of successful commits.\n\n",
 			casMaxAttempts)
