@@ -425,7 +425,11 @@ func TestRefusals(t *testing.T) {
 		if st, _ := b.post("/edit", form); st != http.StatusForbidden {
 			t.Errorf("no CSRF token: %d", st)
 		}
-		form.Set("csrf", "0"+csrf[1:])
+		wrong := "0" + csrf[1:]
+		if wrong == csrf {
+			wrong = "1" + csrf[1:]
+		}
+		form.Set("csrf", wrong)
 		if st, _ := b.post("/edit", form); st != http.StatusForbidden {
 			t.Errorf("wrong CSRF token: %d", st)
 		}
