@@ -242,21 +242,12 @@ func (s *settlement) before() Content {
 
 // settled waits until the cache holds the writer's commit at revision at,
 // of a write that saw the data keys as of revision since and computed the
-// hash known for its content, and says what etcd held around it. ok is false when the cache cannot tell: its watch
-// ended, the wait ended with ctx, or the changes are no longer logged.
+// hash known for its content, and says what etcd held around it. ok is
+// false when the cache cannot tell: its watch ended, the wait ended with
+// ctx, or the changes are no longer logged.
 func (c *writerCache) settled(ctx context.Context, since, at int64, withContent bool, known string) (s settlement, ok bool) {
-	for {
-		c.mu.Lock()
-		if c.failed || c.rev >= at {
-			break
-		}
-		moved := c.moved
-		c.mu.Unlock()
-		select {
-		case <-moved:
-		case <-ctx.Done():
-			return s, false
-		}
+	if c.lockAt(ctx, func() int64 { return at }) != nil {
+		return s, false
 	}
 	defer c.mu.Unlock()
 	if c.failed || c.logFrom > since {
@@ -382,27 +373,36 @@ var errCacheStale = errors.New("writer cache is not current")
 // cache's maps: valid only until unlock. It fails with errCacheStale when
 // the watch ended or the guard keys are not known.
 func (c *writerCache) lock(ctx context.Context) (*state, error) {
+	if err := c.lockAt(ctx, func() int64 { return c.want }); err != nil {
+		return nil, err
+	}
+	if c.failed || c.meta == nil {
+		c.mu.Unlock()
+		return nil, errCacheStale
+	}
+	m := c.meta
+	return &state{revision: max(c.rev, m.versionRev), dataRev: c.rev, version: m.version, versionRev: m.versionRev,
+		content: c.content, plain: c.content, modRevs: c.modRevs, schema: m.schema, schemaRev: m.schemaRev,
+		rollout: m.rollout, rolloutRev: m.rolloutRev, cache: c}, nil
+}
+
+// lockAt waits until the cache holds revision rev() (read under mu) or
+// its watch ended, and returns with mu held; or returns ctx's error, with
+// mu not held, when ctx ends first.
+func (c *writerCache) lockAt(ctx context.Context, rev func() int64) error {
 	for {
 		c.mu.Lock()
-		if c.failed || c.meta == nil {
-			c.mu.Unlock()
-			return nil, errCacheStale
-		}
-		if c.rev >= c.want {
-			break
+		if c.failed || c.rev >= rev() {
+			return nil
 		}
 		moved := c.moved
 		c.mu.Unlock()
 		select {
 		case <-moved:
 		case <-ctx.Done():
-			return nil, ctx.Err()
+			return ctx.Err()
 		}
 	}
-	m := c.meta
-	return &state{revision: max(c.rev, m.versionRev), dataRev: c.rev, version: m.version, versionRev: m.versionRev,
-		content: c.content, plain: c.content, modRevs: c.modRevs, schema: m.schema, schemaRev: m.schemaRev,
-		rollout: m.rollout, rolloutRev: m.rolloutRev, cache: c}, nil
 }
 
 // unlock releases the cache after lock.
