@@ -141,3 +141,4 @@ func TestFlatHashRecordsStillRebuild(t *testing.T) {
 		t.Fatalf("after Rollback(2): %v %v", resp.Kvs, err)
 	}
 }
+

@@ -66,7 +66,7 @@ func newRawWriter(cli *clientv3.Client, prefix string, o rawWriterOptions) (*Raw
 	}
 	w := &RawWriter{cli: cli, layout: etcdprov.NewLayout(prefix), opts: o, caches: &cacheHolder{}}
 	w.secretsOf = w.schemaSecrets
-	runtime.AddCleanup(w, (*cacheHolder).close, w.caches)
+	runtime.AddCleanup(w, (*cacheHolder).collected, w.caches)
 	return w, nil
 }
 

@@ -42,8 +42,9 @@ type writerCache struct {
 	want    int64         // the revision of the writer's newest commit that changed data keys
 	// log holds the newest data key changes applied, oldest first, with
 	// their old values; it is complete after revision logFrom.
-	log     []loggedChange
-	logFrom int64
+	log      []loggedChange
+	logFrom  int64
+	logBytes int // the bytes of the values in log
 }
 
 // loggedChange is one data key change the cache applied.
@@ -52,9 +53,13 @@ type loggedChange struct {
 	KeyChange
 }
 
-// maxLog bounds the changes the cache remembers: a write looks back at
-// those made between its view and its commit.
-const maxLog = 4096
+// maxLog and maxLogBytes bound the changes the cache remembers (a write
+// looks back at those made between its view and its commit), by count and
+// by the bytes of the values they hold.
+const (
+	maxLog      = 4096
+	maxLogBytes = 8 << 20
+)
 
 // cacheMeta is what a writer knows of the keys beside the data keys: the
 // version key, the schema and the rollout record, with their mod
@@ -105,15 +110,28 @@ func (h *cacheHolder) renew(make func() *writerCache) {
 	}
 }
 
-// close stops the cache and keeps no other.
+// close stops the cache, waits for its goroutine and keeps no other.
 func (h *cacheHolder) close() {
-	h.mu.Lock()
-	c := h.cache
-	h.cache, h.closed = nil, true
-	h.mu.Unlock()
-	if c != nil {
+	if c := h.drop(); c != nil {
 		c.close()
 	}
+}
+
+// collected stops the cache of a writer that was garbage collected,
+// without waiting: it runs on the runtime's cleanup goroutine.
+func (h *cacheHolder) collected() {
+	if c := h.drop(); c != nil {
+		c.stop()
+	}
+}
+
+// drop marks the holder closed and returns its cache, if any.
+func (h *cacheHolder) drop() *writerCache {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	c := h.cache
+	h.cache, h.closed = nil, true
+	return c
 }
 
 // stale reports whether the cache can no longer serve a write: its watch
@@ -211,11 +229,26 @@ func (c *writerCache) follow(wch clientv3.WatchChan, dataPrefix string) {
 
 // remember logs a change applied at revision rev. The caller holds mu.
 func (c *writerCache) remember(rev int64, ch KeyChange) {
-	if len(c.log) == maxLog {
-		c.logFrom = c.log[maxLog/2-1].rev
-		c.log = append(c.log[:0], c.log[maxLog/2:]...)
-	}
 	c.log = append(c.log, loggedChange{rev: rev, KeyChange: ch})
+	c.logBytes += len(ch.Old) + len(ch.New)
+	if len(c.log) <= maxLog && c.logBytes <= maxLogBytes {
+		return
+	}
+	// Keep the newer half (by count, or by the bytes of old values kept
+	// alive): a write that looks further back reads instead (settled).
+	drop := len(c.log) / 2
+	for n := 0; n < drop; n++ {
+		c.logBytes -= len(c.log[n].Old) + len(c.log[n].New)
+	}
+	for drop < len(c.log)-1 && c.logBytes > maxLogBytes/2 {
+		c.logBytes -= len(c.log[drop].Old) + len(c.log[drop].New)
+		drop++
+	}
+	if drop == 0 {
+		return // one change alone, the newest: kept whatever its size
+	}
+	c.logFrom = c.log[drop-1].rev
+	c.log = append(c.log[:0], c.log[drop:]...)
 }
 
 // settlement is what etcd held around a commit of the writer (see
