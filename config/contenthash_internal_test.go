@@ -141,4 +141,3 @@ func TestFlatHashRecordsStillRebuild(t *testing.T) {
 		t.Fatalf("after Rollback(2): %v %v", resp.Kvs, err)
 	}
 }
-
