@@ -129,6 +129,7 @@ func ExampleWriter_Update() {
 		fmt.Println(err)
 		return
 	}
+	defer w.Close() // stops the watch a writer keeps from its second write on
 
 	rel, err := w.Update(ctx, func(a *App) error { a.Pool = 20; return nil },
 		config.Author("ops"), config.Message("raise pool"))
@@ -183,6 +184,7 @@ func ExampleWithKeyring() {
 	if err != nil {
 		panic(err)
 	}
+	defer w.Close()
 	if _, err := w.Update(ctx, func(a *App) error { a.Password = "correct horse"; return nil }); err != nil {
 		panic(err)
 	}

@@ -209,6 +209,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		fmt.Fprintln(stderr, "admin:", err)
 		return exitError
 	}
+	defer a.w.Close()
 	if embedded {
 		if err := a.seed(ctx); err != nil {
 			fmt.Fprintln(stderr, "admin:", err)
