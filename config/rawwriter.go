@@ -421,11 +421,7 @@ func (w *RawWriter) Delete(ctx context.Context, configPath string, opts ...Write
 		if st.locked {
 			keys = st.cache.beneath(key)
 		} else {
-			for k := range st.plain {
-				if k == key || strings.HasPrefix(k, key+"/") {
-					keys = append(keys, k)
-				}
-			}
+			keys = st.plain.beneath(key)
 		}
 		if len(keys) == 0 {
 			return nil, fmt.Errorf("config: no leaf key at %s: %w", configPath, ErrNotFound)
@@ -437,6 +433,17 @@ func (w *RawWriter) Delete(ctx context.Context, configPath string, opts ...Write
 		}
 		return changes, nil
 	}, opts)
+}
+
+// beneath lists key, if c holds it, and the keys of c beneath it.
+func (c Content) beneath(key string) []string {
+	var out []string
+	for k := range c {
+		if k == key || strings.HasPrefix(k, key+"/") {
+			out = append(out, k)
+		}
+	}
+	return out
 }
 
 // leafKey maps a dotted config path to its leaf key relative to P/data/

@@ -484,19 +484,14 @@ func (c *writerCache) shadowed(key string) []string {
 	return c.content.Shadowing(key)
 }
 
-// beneath lists key and the data keys beneath it that the cache holds.
-// The caller holds mu.
+// beneath lists key and the data keys beneath it that the cache holds,
+// without a scan unless there are some beneath. The caller holds mu.
 func (c *writerCache) beneath(key string) []string {
-	var out []string
-	if _, ok := c.content[key]; ok {
-		out = append(out, key)
-	}
 	if c.dirs[key] > 0 {
-		for k := range c.content {
-			if strings.HasPrefix(k, key+"/") {
-				out = append(out, k)
-			}
-		}
+		return c.content.beneath(key)
 	}
-	return out
+	if _, ok := c.content[key]; ok {
+		return []string{key}
+	}
+	return nil
 }
