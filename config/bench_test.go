@@ -12,6 +12,7 @@ import (
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 
+	"github.com/strataconf/strata/bigmap"
 	"github.com/strataconf/strata/config"
 )
 
@@ -34,6 +35,11 @@ func BenchmarkGet(b *testing.B) {
 // Wide has 10,000 leaf fields' worth of keys: a map of 10,000 entries.
 type Wide struct {
 	Items map[string]int `koanf:"items"`
+}
+
+// WideBig is Wide with its map a bigmap.Map.
+type WideBig struct {
+	Items bigmap.Map[int] `koanf:"items"`
 }
 
 // BenchmarkLoad10k loads 10,000 leaf keys from etcd into a typed struct,
@@ -302,6 +308,21 @@ func BenchmarkChange10k(b *testing.B) {
 		defer cfg.Close()
 		measurePutToCallback(b, cli, p+"/data/items/k00042", n, func(fn func(int)) {
 			cfg.OnChange(func(c config.Change[Wide]) { fn(c.New.Items["k00042"]) })
+		})
+	})
+	b.Run("strata-onchange-bigmap", func(b *testing.B) {
+		p := prefix(b)
+		fillItems(b, cli, p, n)
+		cfg, err := config.Load[WideBig](ctx, config.WithEtcd(cli, p))
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer cfg.Close()
+		measurePutToCallback(b, cli, p+"/data/items/k00042", n, func(fn func(int)) {
+			cfg.OnChange(func(c config.Change[WideBig]) {
+				v, _ := c.New.Items.Get("k00042")
+				fn(v)
+			})
 		})
 	})
 }

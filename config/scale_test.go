@@ -10,6 +10,7 @@ import (
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 
+	"github.com/strataconf/strata/bigmap"
 	"github.com/strataconf/strata/config"
 )
 
@@ -19,12 +20,35 @@ type Tenants struct {
 	Limits map[string]int `koanf:"limits" validate:"dive,min=0"`
 }
 
+// TenantsBig is Tenants with its map a bigmap.Map.
+type TenantsBig struct {
+	Name   string          `koanf:"name" validate:"required"`
+	Limits bigmap.Map[int] `koanf:"limits" validate:"dive,min=0"`
+}
+
+// limitsOf reads the limits of a Tenants or a TenantsBig.
+type limitsOf[T any] func(*T) (get func(key string) int, n int)
+
 // Correctness holds at size, on the path that patches the previous
-// snapshot as on the full one: with 10,000 keys in etcd over a file, every
-// transaction is applied whole, a deleted key falls back to the file's
-// value, an invalid value at one key is rejected and the last good
-// snapshot kept, and the next valid change applies.
+// snapshot as on the full one, with the limits a Go map and a bigmap.Map:
+// with 10,000 keys in etcd over a file, every transaction is applied
+// whole, a deleted key falls back to the file's value, an invalid value at
+// one key is rejected and the last good snapshot kept, and the next valid
+// change applies.
 func TestCorrectAtTenThousandKeys(t *testing.T) {
+	t.Run("map", func(t *testing.T) {
+		correctAtSize(t, func(v *Tenants) (func(string) int, int) {
+			return func(k string) int { return v.Limits[k] }, len(v.Limits)
+		})
+	})
+	t.Run("bigmap", func(t *testing.T) {
+		correctAtSize(t, func(v *TenantsBig) (func(string) int, int) {
+			return func(k string) int { x, _ := v.Limits.Get(k); return x }, v.Limits.Len()
+		})
+	})
+}
+
+func correctAtSize[T any](t *testing.T, limits limitsOf[T]) {
 	cli := client(t)
 	ctx := context.Background()
 	p := prefix(t)
@@ -39,16 +63,16 @@ func TestCorrectAtTenThousandKeys(t *testing.T) {
 		}
 	}
 	file := writeFile(t, "tenants.yaml", "name: fleet\nlimits:\n  t00005: 55\n  fromfile: 1\n")
-	cfg, err := config.Load[Tenants](ctx, config.WithFile(file), config.WithEtcd(cli, p))
+	cfg, err := config.Load[T](ctx, config.WithFile(file), config.WithEtcd(cli, p))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer cfg.Close()
-	if got := cfg.Get(); len(got.Limits) != n+1 || got.Limits["t00005"] != 5 || got.Limits["fromfile"] != 1 {
-		t.Fatalf("loaded %d limits, t00005=%d", len(got.Limits), got.Limits["t00005"])
+	if l, ln := limits(cfg.Get()); ln != n+1 || l("t00005") != 5 || l("fromfile") != 1 {
+		t.Fatalf("loaded %d limits, t00005=%d", ln, l("t00005"))
 	}
 	r := record(cfg)
-	lastChange := func() config.Change[Tenants] {
+	lastChange := func() config.Change[T] {
 		r.mu.Lock()
 		defer r.mu.Unlock()
 		return r.changes[len(r.changes)-1]
@@ -63,25 +87,25 @@ func TestCorrectAtTenThousandKeys(t *testing.T) {
 			clientv3.OpPut(p+"/data/limits/t09999", v)).Commit(); err != nil {
 			t.Fatal(err)
 		}
-		r.wait(t, "round "+v, func(ch []config.Change[Tenants], _ []error) bool { return len(ch) == round })
+		r.wait(t, "round "+v, func(ch []config.Change[T], _ []error) bool { return len(ch) == round })
 		c := lastChange()
-		l := c.New.Limits
-		if l["t00001"] != 100000+round || l["t05000"] != l["t00001"] || l["t09999"] != l["t00001"] {
-			t.Fatalf("round %d: half a transaction: %d %d %d", round, l["t00001"], l["t05000"], l["t09999"])
+		l, ln := limits(c.New)
+		if l("t00001") != 100000+round || l("t05000") != l("t00001") || l("t09999") != l("t00001") {
+			t.Fatalf("round %d: half a transaction: %d %d %d", round, l("t00001"), l("t05000"), l("t09999"))
 		}
-		if len(c.Paths) != 3 || len(l) != n+1 {
-			t.Fatalf("round %d: paths %v, %d limits", round, c.Paths, len(l))
+		if len(c.Paths) != 3 || ln != n+1 {
+			t.Fatalf("round %d: paths %v, %d limits", round, c.Paths, ln)
 		}
-		if c.Old.Limits["t00001"] == l["t00001"] {
+		if old, _ := limits(c.Old); old("t00001") == l("t00001") {
 			t.Fatalf("round %d: the old value was changed in place", round)
 		}
 	}
 
 	// A deleted key falls back to the file.
 	del(t, cli, p, "limits/t00005")
-	r.wait(t, "the fallback", func(ch []config.Change[Tenants], _ []error) bool { return len(ch) == 21 })
-	if got := cfg.Get().Limits["t00005"]; got != 55 {
-		t.Fatalf("after the delete t00005 = %d, want 55 from the file", got)
+	r.wait(t, "the fallback", func(ch []config.Change[T], _ []error) bool { return len(ch) == 21 })
+	if l, _ := limits(cfg.Get()); l("t00005") != 55 {
+		t.Fatalf("after the delete t00005 = %d, want 55 from the file", l("t00005"))
 	}
 	if o := cfg.Snapshot().Origins["limits.t00005"]; o.Layer != config.LayerFile {
 		t.Fatalf("origin of limits.t00005 = %+v", o)
@@ -90,7 +114,7 @@ func TestCorrectAtTenThousandKeys(t *testing.T) {
 	// An invalid value at one key is rejected; the last good snapshot stays.
 	good := cfg.Snapshot()
 	rev := put(t, cli, p, "limits/t04242", "-1")
-	r.wait(t, "the rejection", func(_ []config.Change[Tenants], errs []error) bool {
+	r.wait(t, "the rejection", func(_ []config.Change[T], errs []error) bool {
 		for _, err := range errs {
 			var ie *config.InvalidError
 			if errors.As(err, &ie) && ie.Revision == rev {
@@ -102,21 +126,22 @@ func TestCorrectAtTenThousandKeys(t *testing.T) {
 		}
 		return false
 	})
-	if cfg.Snapshot() != good || cfg.Get().Limits["t04242"] != 4242 {
+	if l, _ := limits(cfg.Get()); cfg.Snapshot() != good || l("t04242") != 4242 {
 		t.Fatalf("the rejected value replaced the last good snapshot")
 	}
 	// The next valid change, elsewhere, applies over etcd's content: it
 	// must not carry the rejected value with it.
 	put(t, cli, p, "limits/t00007", "70")
-	r.wait(t, "a valid change after the rejection", func(_ []config.Change[Tenants], errs []error) bool {
-		return len(errs) > 1 || cfg.Get().Limits["t00007"] == 70
+	r.wait(t, "a valid change after the rejection", func(_ []config.Change[T], errs []error) bool {
+		l, _ := limits(cfg.Get())
+		return len(errs) > 1 || l("t00007") == 70
 	})
-	if cfg.Get().Limits["t00007"] == 70 {
+	if l, _ := limits(cfg.Get()); l("t00007") == 70 {
 		t.Fatal("a change applied while etcd still holds the invalid t04242")
 	}
 	put(t, cli, p, "limits/t04242", "4243")
-	r.wait(t, "the fix", func(ch []config.Change[Tenants], _ []error) bool { return cfg.Get().Limits["t04242"] == 4243 })
-	if got := cfg.Get().Limits; got["t00007"] != 70 || len(got) != n+1 {
-		t.Fatalf("after the fix: t00007=%d, %d limits", got["t00007"], len(got))
+	r.wait(t, "the fix", func(ch []config.Change[T], _ []error) bool { l, _ := limits(cfg.Get()); return l("t04242") == 4243 })
+	if l, ln := limits(cfg.Get()); l("t00007") != 70 || ln != n+1 {
+		t.Fatalf("after the fix: t00007=%d, %d limits", l("t00007"), ln)
 	}
 }

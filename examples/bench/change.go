@@ -102,8 +102,10 @@ func measureChange(ctx context.Context, b *bench) (res *changeResult, err error)
 	}
 
 	// Strata: Load with the etcd layer, one OnChange subscriber reading the
-	// item from the new snapshot.
+	// item from the new snapshot; once with a Go map (copied whole by each
+	// change), once with a bigmap.Map (a change copies a few nodes).
 	var strata *config.Config[Wide]
+	var strataBig *config.Config[WideBig]
 	{
 		w, err := newWatcher(latStrata, "strata")
 		if err != nil {
@@ -115,6 +117,24 @@ func measureChange(ctx context.Context, b *bench) (res *changeResult, err error)
 		}
 		strata = cfg
 		cfg.OnChange(func(c config.Change[Wide]) { w.sink.see(c.New.Items[item]) })
+		cfg.OnError(func(error) { w.errs.Add(1) })
+		w.close = cfg.Close
+		ws = append(ws, w)
+	}
+	{
+		w, err := newWatcher(latStrataBig, "strata-bigmap")
+		if err != nil {
+			return nil, err
+		}
+		cfg, err := config.Load[WideBig](ctx, config.WithEtcd(b.cli, w.prefix))
+		if err != nil {
+			return nil, err
+		}
+		strataBig = cfg
+		cfg.OnChange(func(c config.Change[WideBig]) {
+			v, _ := c.New.Items.Get(item)
+			w.sink.see(v)
+		})
 		cfg.OnError(func(error) { w.errs.Add(1) })
 		w.close = cfg.Close
 		ws = append(ws, w)
@@ -159,24 +179,32 @@ func measureChange(ctx context.Context, b *bench) (res *changeResult, err error)
 	// behind lands in its own turn; koanf runs alone afterwards, so that
 	// the garbage of its reloads does not land in theirs. Its first sync put
 	// can wait for its first reload of the prefix.
-	if err := interleave(ctx, b.cli, ws[:2], res.warmup, res.n, res.block, time.Second); err != nil {
+	if err := interleave(ctx, b.cli, ws[:3], res.warmup, res.n, res.block, time.Second); err != nil {
 		return nil, fmt.Errorf("change: %w", err)
 	}
-	if len(ws) > 2 {
-		if err := interleave(ctx, b.cli, ws[2:], res.warmup, res.koanfN, res.block, time.Second); err != nil {
+	if len(ws) > 3 {
+		if err := interleave(ctx, b.cli, ws[3:], res.warmup, res.koanfN, res.block, time.Second); err != nil {
 			return nil, fmt.Errorf("change: %w", err)
 		}
 	}
 
 	// The change was applied whole: every key is still there, with the last value.
 	for _, w := range ws {
-		if w.name != latStrata {
+		var n, last int
+		switch w.name {
+		case latStrata:
+			got := strata.Get()
+			n, last = len(got.Items), got.Items[item]
+		case latStrataBig:
+			got := strataBig.Get()
+			n = got.Items.Len()
+			last, _ = got.Items.Get(item)
+		default:
 			continue
 		}
-		got := strata.Get()
-		if len(got.Items) != o.changeKeys || got.Items[item] != w.seq {
-			return nil, fmt.Errorf("change: Strata's snapshot has %d items and %s = %d, want %d and %d",
-				len(got.Items), item, got.Items[item], o.changeKeys, w.seq)
+		if n != o.changeKeys || last != w.seq {
+			return nil, fmt.Errorf("change: %s's snapshot has %d items and %s = %d, want %d and %d",
+				w.name, n, item, last, o.changeKeys, w.seq)
 		}
 	}
 

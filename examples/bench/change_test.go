@@ -60,7 +60,7 @@ func TestChange(t *testing.T) {
 				t.Errorf("result keys %d, puts %d, koanf rounds %d, key %q; want %d, %d, %d, %q",
 					res.keys, res.n, res.koanfN, res.key, tc.keys, tc.puts, tc.kPut, tc.key)
 			}
-			want := map[string]int{latRaw: tc.puts, latStrata: tc.puts}
+			want := map[string]int{latRaw: tc.puts, latStrata: tc.puts, latStrataBig: tc.puts}
 			if tc.kPut > 0 {
 				want[latKoanf] = tc.kPut
 			}
@@ -95,7 +95,7 @@ func TestChange(t *testing.T) {
 			// The rendered section.
 			md := (&results{change: res}).markdown("")
 			table := tableOf(t, md, "## 7.")
-			rows := map[string]int{latRaw: 6, latStrata: 6, ratioStrataRaw: 4}
+			rows := map[string]int{latRaw: 6, latStrata: 6, latStrataBig: 6, ratioStrataRaw: 4, ratioBigRaw: 4}
 			if tc.kPut > 0 {
 				rows[latKoanf], rows[ratioStrataKoanf] = 6, 4
 			} else if len(table[latKoanf]) != 0 || len(table[ratioStrataKoanf]) != 0 {

@@ -21,6 +21,7 @@ import (
 	"github.com/knadh/koanf/v2"
 	clientv3 "go.etcd.io/etcd/client/v3"
 
+	"github.com/strataconf/strata/bigmap"
 	"github.com/strataconf/strata/internal/etcdtest"
 )
 
@@ -42,6 +43,12 @@ var smallSeed = map[string]string{"a": "0", "name": "bench", "db/host": "db.inte
 // Wide is the start-up load target: one map of many leaves.
 type Wide struct {
 	Items map[string]int `koanf:"items"`
+}
+
+// WideBig is Wide with its map a bigmap.Map, which a change does not copy
+// whole.
+type WideBig struct {
+	Items bigmap.Map[int] `koanf:"items"`
 }
 
 // Counter is the value of the CAS section.

@@ -41,7 +41,9 @@ type watcher struct {
 const (
 	latRaw    = "raw clientv3 watch"
 	latStrata = "Strata OnChange"
-	latKoanf  = "koanf etcd provider Watch + reload"
+	// latStrataBig is Strata with the section-7 map a bigmap.Map.
+	latStrataBig = "Strata OnChange, bigmap.Map"
+	latKoanf     = "koanf etcd provider Watch + reload"
 )
 
 // measureLatency measures, for each subscriber, the time from issuing a

@@ -57,7 +57,7 @@ func TestQuickRun(t *testing.T) {
 			{ratioStrataKoanf + ": " + readStrataParallel + " vs " + readKoanfParallel, 1}},
 		"## 4.": {{casRaw, 5}, {casStrata, 5}, {ratioStrataRaw, 2}},
 		"## 5.": {{fanRaw, 8}, {fanStrata, 8}, {ratioStrataRaw, 8}},
-		"## 7.": {{latRaw, 6}, {latStrata, 6}, {latKoanf, 6}, {ratioStrataRaw, 4}, {ratioStrataKoanf, 4}},
+		"## 7.": {{latRaw, 6}, {latStrata, 6}, {latStrataBig, 6}, {latKoanf, 6}, {ratioStrataRaw, 4}, {ratioBigRaw, 4}, {ratioStrataKoanf, 4}},
 	}
 	for section, rows := range want {
 		table := tableOf(t, md, section)
