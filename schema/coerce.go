@@ -3,6 +3,7 @@ package schema
 import (
 	"encoding"
 	"encoding/json"
+	"iter"
 	"math"
 	"reflect"
 	"strconv"
@@ -13,7 +14,8 @@ import (
 )
 
 // normalize turns a tree from the codec package into JSON values: maps with
-// string keys become map[string]any (nil values dropped: Bind ignores them),
+// string keys and codec.Mapper maps become map[string]any (nil values
+// dropped: Bind ignores them),
 // slices []any, integers int64 or uint64, floats float64, time.Time its RFC
 // 3339 text, time.Duration its String, other encoding.TextMarshalers their
 // text. Values of other types are left for the validator to reject.
@@ -46,6 +48,15 @@ func normalize(v any) any {
 		return v
 	}
 	rv := reflect.ValueOf(v)
+	if n, entries, ok := stringMap(rv); ok {
+		m := make(map[string]any, n)
+		for k, e := range entries {
+			if e := e.Interface(); !codec.IsNil(e) {
+				m[k] = normalize(e)
+			}
+		}
+		return m
+	}
 	switch rv.Kind() {
 	case reflect.Bool:
 		return rv.Bool()
@@ -60,17 +71,6 @@ func normalize(v any) any {
 		return f
 	case reflect.Float64:
 		return rv.Float()
-	case reflect.Map:
-		if rv.Type().Key().Kind() != reflect.String {
-			return v
-		}
-		m := make(map[string]any, rv.Len())
-		for it := rv.MapRange(); it.Next(); {
-			if e := it.Value().Interface(); !codec.IsNil(e) {
-				m[it.Key().String()] = normalize(e)
-			}
-		}
-		return m
 	case reflect.Slice, reflect.Array:
 		if rv.Kind() == reflect.Slice && rv.IsNil() {
 			return nil
@@ -87,6 +87,25 @@ func normalize(v any) any {
 		return normalize(rv.Elem().Interface())
 	}
 	return v
+}
+
+// stringMap returns the length and the entries of rv when it is a map of
+// string keys: a Go map or a codec.Mapper.
+func stringMap(rv reflect.Value) (n int, entries iter.Seq2[string, reflect.Value], ok bool) {
+	if isMapper(rv.Type()) {
+		m := rv.Interface().(codec.Mapper)
+		return m.MapperLen(), m.MapperAll(), true
+	}
+	if rv.Kind() != reflect.Map || rv.Type().Key().Kind() != reflect.String {
+		return 0, nil, false
+	}
+	return rv.Len(), func(yield func(string, reflect.Value) bool) {
+		for it := rv.MapRange(); it.Next(); {
+			if !yield(it.Key().String(), it.Value()) {
+				return
+			}
+		}
+	}, true
 }
 
 // coerce converts the leaves of v (normalized) to the types the schema node

@@ -70,12 +70,12 @@ type obj = map[string]any
 // Properties are config keys (codec.FieldKey); inline structs are flattened
 // into their parent and fields that are not configuration are left out.
 // Structs reject unknown keys ("additionalProperties": false). Go types map
-// to "type" as codec.Bind reads them: nested structs to objects, map[K]V to
-// objects whose "additionalProperties" is the schema of V, slices and arrays
-// to arrays, pointers to their element, time.Duration to a string matching
-// DurationPattern, time.Time to a "date-time" string, net.IP to an "ipv4" or
-// "ipv6" string, other encoding.TextUnmarshaler types to strings and
-// interfaces to anything. A recursive struct type is written once under
+// to "type" as codec.Bind reads them: nested structs to objects, map[K]V
+// and codec.Mapper maps of V to objects whose "additionalProperties" is the
+// schema of V, slices and arrays to arrays, pointers to their element,
+// time.Duration to a string matching DurationPattern, time.Time to a
+// "date-time" string, net.IP to an "ipv4" or "ipv6" string, other
+// encoding.TextUnmarshaler types to strings and interfaces to anything. A recursive struct type is written once under
 // "$defs" and referred to with "$ref" (the root type as "#").
 //
 // `validate:"..."` rules become JSON Schema keywords where an equivalent
@@ -83,7 +83,8 @@ type obj = map[string]any
 //
 //	required               "required" in the parent; and for a string
 //	                       "minLength": 1, a number "not": {"const": 0}, a
-//	                       bool "const": true (not through a pointer)
+//	                       bool "const": true, a codec.Mapper (empty, it
+//	                       fails) "minProperties": 1 (not through a pointer)
 //	min, gte / max, lte    "minimum" / "maximum" for numbers, "minLength" /
 //	                       "maxLength" for strings, "minItems" / "maxItems"
 //	                       for slices, "minProperties" / "maxProperties" for
@@ -126,7 +127,7 @@ func Generate(t reflect.Type) ([]byte, error) {
 	for st.Kind() == reflect.Pointer {
 		st = st.Elem()
 	}
-	if st.Kind() != reflect.Struct || isTextType(st) {
+	if st.Kind() != reflect.Struct || isTextType(st) || isMapper(st) {
 		return nil, fmt.Errorf("schema: Generate needs a struct type, got %s", t)
 	}
 	// Pass 1 finds the recursive struct types; pass 2 emits them once in
@@ -263,7 +264,7 @@ func (g *generator) fieldSchema(f codec.Field, rules bool, path string) (obj, bo
 	required := false
 	if rules {
 		required = zeroFails(f.Struct.Type, spec)
-		if !required && f.Struct.Type.Kind() == reflect.Struct && !isTextType(f.Struct.Type) {
+		if !required && f.Struct.Type.Kind() == reflect.Struct && !isTextType(f.Struct.Type) && !isMapper(f.Struct.Type) {
 			// an absent struct binds to its zero value, which Validate
 			// checks field by field
 			required = len(g.requiredOf(node)) > 0
@@ -343,6 +344,9 @@ func (g *generator) typeSchema(t reflect.Type, spec *tagSpec, rules bool, path s
 			omitempty = true
 		case "required":
 			switch {
+			case !ptr && isMapper(t):
+				// empty: nil to the validator (mapperPlain)
+				setBound(c, "minProperties", int64(1), true)
 			case ptr, cat == catSlice, cat == catMap, cat == catAny:
 				// non-nil: presence, handled by the parent's "required"
 			case cat == catString:
@@ -526,6 +530,9 @@ func (g *generator) baseSchema(t reflect.Type, spec *tagSpec, rules bool, path s
 		return n, catText, true, nil
 	case t == durationType:
 		return obj{"type": "string", "pattern": DurationPattern, "description": durationDescription}, catDuration, true, nil
+	case isMapper(t):
+		elem, _ := codec.MapperOf(t)
+		return g.mapSchema(reflect.TypeFor[string](), elem, spec, rules, path)
 	}
 	switch t.Kind() {
 	case reflect.String:
@@ -559,41 +566,47 @@ func (g *generator) baseSchema(t reflect.Type, spec *tagSpec, rules bool, path s
 		}
 		return n, catSlice, exact, nil
 	case reflect.Map:
-		elem, exact, err := g.elemSchema(t.Elem(), spec, rules, path+".*")
-		if err != nil {
-			return nil, 0, false, err
-		}
-		n := obj{"type": "object", "additionalProperties": elem}
-		var names obj
-		kt := t.Key()
-		switch {
-		case kt.Kind() == reflect.String && !isTextType(kt):
-			if spec != nil && spec.keys != nil {
-				var kexact bool
-				names, kexact, err = g.typeSchema(kt, spec.keys, rules, path+".*")
-				if err != nil {
-					return nil, 0, false, err
-				}
-				exact = exact && kexact
-				delete(names, "type") // property names are always strings
-			}
-		case kt.Kind() >= reflect.Int && kt.Kind() <= reflect.Uintptr && !isTextType(kt):
-			names = obj{"pattern": patternIntegerKey}
-			fallthrough
-		default:
-			if spec != nil && spec.keys != nil {
-				exact = false
-			}
-		}
-		if len(names) > 0 {
-			n["propertyNames"] = names
-		}
-		return n, catMap, exact, nil
+		return g.mapSchema(t.Key(), t.Elem(), spec, rules, path)
 	case reflect.Struct:
 		n, err := g.structSchema(t, rules, path)
 		return n, catStruct, true, err
 	}
 	return nil, 0, false, fmt.Errorf("schema: %s: unsupported type %s", path, t)
+}
+
+// mapSchema returns the schema of a map (a Go map, or a codec.Mapper of
+// string keys) of keys of type kt and values of type elem: an object whose
+// "additionalProperties" are the values' schema.
+func (g *generator) mapSchema(kt, elem reflect.Type, spec *tagSpec, rules bool, path string) (obj, category, bool, error) {
+	node, exact, err := g.elemSchema(elem, spec, rules, path+".*")
+	if err != nil {
+		return nil, 0, false, err
+	}
+	n := obj{"type": "object", "additionalProperties": node}
+	var names obj
+	switch {
+	case kt.Kind() == reflect.String && !isTextType(kt):
+		if spec != nil && spec.keys != nil {
+			var kexact bool
+			names, kexact, err = g.typeSchema(kt, spec.keys, rules, path+".*")
+			if err != nil {
+				return nil, 0, false, err
+			}
+			exact = exact && kexact
+			delete(names, "type") // property names are always strings
+		}
+	case kt.Kind() >= reflect.Int && kt.Kind() <= reflect.Uintptr && !isTextType(kt):
+		names = obj{"pattern": patternIntegerKey}
+		fallthrough
+	default:
+		if spec != nil && spec.keys != nil {
+			exact = false
+		}
+	}
+	if len(names) > 0 {
+		n["propertyNames"] = names
+	}
+	return n, catMap, exact, nil
 }
 
 // elemSchema returns the schema of the elements of a slice, array or map
@@ -624,7 +637,11 @@ func zeroFails(t reflect.Type, spec *tagSpec) (fails bool) {
 			fails = false
 		}
 	}()
-	return validate.Var(reflect.Zero(t).Interface(), spec.container) != nil
+	zero := reflect.Zero(t).Interface()
+	if elem, ok := codec.MapperOf(t); ok {
+		zero = reflect.Zero(plainMapType(elem)).Interface() // as mapperPlain
+	}
+	return validate.Var(zero, spec.container) != nil
 }
 
 // singleFieldRules are the rules zeroFails may evaluate on a lone value.

@@ -13,6 +13,12 @@
 // field tagged `koanf:"-"` is not configuration; if it carries rules, its
 // failures are reported under its Go field name.
 //
+// A value of a codec.Mapper type (bigmap.Map) is a map of string keys
+// everywhere in this package: its rules apply to the Go map of its entries,
+// nil when it has none (as a Go map is when its key is absent), its entries
+// are paths "tenants[acme].port", and its values are described, searched
+// for secrets and masked as a Go map's.
+//
 // A field tagged `secret:"true"`, and every field below it, has its value
 // masked as "******" in errors; so has a value that holds such a field
 // anywhere beneath it (a struct, a slice of structs, a map of them, a
@@ -42,7 +48,95 @@ const Masked = "******"
 // removed before a path is reported.
 const secretMark = "\x00"
 
+// validate is the validator of the types that hold no codec.Mapper; see
+// validatorFor.
 var validate = newValidator()
+
+// validators holds the validator of each root struct type Validate and
+// ValidateAt have met (reflect.Type → *validator.Validate).
+var validators sync.Map
+
+// validatorFor returns the validator for struct type t: the shared one,
+// or, when a codec.Mapper type can be reached from t (through fields,
+// pointers, slices, arrays, maps and the values of Mappers), one built
+// once for t that reads every such Mapper as the Go map of its entries
+// (mapperPlain). The validator only knows the types registered before
+// it runs, so a Mapper held in an interface is not one of them.
+func validatorFor(t reflect.Type) *validator.Validate {
+	if v, ok := validators.Load(t); ok {
+		return v.(*validator.Validate)
+	}
+	v := validate
+	if mappers := mapperTypes(t); len(mappers) > 0 {
+		v = newValidator()
+		for _, m := range mappers {
+			v.RegisterCustomTypeFunc(mapperPlain(m), reflect.Zero(m).Interface())
+		}
+	}
+	actual, _ := validators.LoadOrStore(t, v)
+	return actual.(*validator.Validate)
+}
+
+// mapperTypes returns the codec.Mapper types that values of type t can
+// hold, t included.
+func mapperTypes(t reflect.Type) []reflect.Type {
+	var out []reflect.Type
+	seen := map[reflect.Type]bool{}
+	var walk func(t reflect.Type)
+	walk = func(t reflect.Type) {
+		if seen[t] {
+			return
+		}
+		seen[t] = true
+		if elem, ok := codec.MapperOf(t); ok {
+			out = append(out, t)
+			walk(elem)
+			return
+		}
+		switch t.Kind() {
+		case reflect.Pointer, reflect.Slice, reflect.Array:
+			walk(t.Elem())
+		case reflect.Map:
+			walk(t.Key())
+			walk(t.Elem())
+		case reflect.Struct:
+			for i := range t.NumField() {
+				walk(t.Field(i).Type)
+			}
+		}
+	}
+	walk(t)
+	return out
+}
+
+// mapperPlain returns the validator's custom type func of the
+// codec.Mapper type t: a value becomes the Go map of its entries
+// (MapperPlain), or a nil map when it has none, as a Go map bound from
+// the same entries would be: an absent key leaves both empty, and
+// "required" fails on both.
+func mapperPlain(t reflect.Type) validator.CustomTypeFunc {
+	elem, _ := codec.MapperOf(t)
+	empty := reflect.Zero(plainMapType(elem)).Interface()
+	return func(v reflect.Value) any {
+		m := v.Interface().(codec.Mapper)
+		if m.MapperLen() == 0 {
+			return empty
+		}
+		return m.MapperPlain()
+	}
+}
+
+// plainMapType is the Go map type of a codec.Mapper of values of type
+// elem: map[string]elem.
+func plainMapType(elem reflect.Type) reflect.Type {
+	return reflect.MapOf(reflect.TypeFor[string](), elem)
+}
+
+// isMapper reports whether t is a codec.Mapper type.
+func isMapper(t reflect.Type) bool {
+	_, ok := codec.MapperOf(t)
+	return ok
+}
 
 func newValidator() *validator.Validate {
 	v := validator.New(validator.WithRequiredStructEnabled(), validator.WithTagNameFuncBlankOmit())
@@ -133,8 +227,8 @@ func needsQuote(s string) bool {
 
 // Validate checks v (a struct or pointer to struct) against its
 // `validate:"..."` tags. It returns nil or a *ValidationError listing every
-// failing field. A nil pointer, a non-struct, or a malformed rule gives a
-// plain error.
+// failing field. A nil pointer, a non-struct (a codec.Mapper is a map, not
+// a struct), or a malformed rule gives a plain error.
 func Validate(v any) (err error) {
 	rv := reflect.ValueOf(v)
 	for rv.Kind() == reflect.Pointer {
@@ -143,7 +237,7 @@ func Validate(v any) (err error) {
 		}
 		rv = rv.Elem()
 	}
-	if rv.Kind() != reflect.Struct {
+	if rv.Kind() != reflect.Struct || isMapper(rv.Type()) {
 		return fmt.Errorf("validate: %T is not a struct", v)
 	}
 	defer func() {
@@ -152,7 +246,7 @@ func Validate(v any) (err error) {
 			err = fmt.Errorf("validate %s: %v", rv.Type(), r)
 		}
 	}()
-	verr := validate.Struct(rv.Interface())
+	verr := validatorFor(rv.Type()).Struct(rv.Interface())
 	var fes validator.ValidationErrors
 	if !errors.As(verr, &fes) {
 		if verr != nil {
@@ -193,9 +287,10 @@ func Validate(v any) (err error) {
 // holdsSecret reports whether v holds a field tagged `secret:"true"`
 // anywhere beneath it: through struct fields (exported or not, as %v shows
 // both), pointers, the elements of slices and arrays, the keys and values
-// of maps, and the dynamic values of interfaces. A container whose type
-// can hold one counts even when empty. A value too large to search counts
-// too.
+// of maps, the values of codec.Mapper maps, and the dynamic values of
+// interfaces. A container whose type can hold one counts even when empty.
+// A value too large to search, or a Mapper that cannot be read (reached
+// through an unexported field), counts too.
 func holdsSecret(v reflect.Value) bool {
 	budget := 100000
 	var walk func(v reflect.Value, depth int) bool
@@ -212,6 +307,17 @@ func holdsSecret(v reflect.Value) bool {
 			return true
 		}
 		if !k.dynamic {
+			return false
+		}
+		if isMapper(v.Type()) {
+			if !v.CanInterface() {
+				return true
+			}
+			for _, e := range v.Interface().(codec.Mapper).MapperAll() {
+				if walk(e, depth+1) {
+					return true
+				}
+			}
 			return false
 		}
 		switch v.Kind() {
@@ -263,6 +369,9 @@ func typeSecretsOf(t reflect.Type, seen map[reflect.Type]bool) (k secretKind) {
 	}
 	seen[t] = true
 	defer delete(seen, t)
+	if elem, ok := codec.MapperOf(t); ok {
+		return typeSecretsOf(elem, seen)
+	}
 	switch t.Kind() {
 	case reflect.Interface:
 		k.dynamic = true
@@ -323,7 +432,7 @@ func secretPaths(t reflect.Type, prefix string, secret bool, seen map[reflect.Ty
 	for t != nil && t.Kind() == reflect.Pointer {
 		t = t.Elem()
 	}
-	if t == nil || t.Kind() != reflect.Struct || seen[t] {
+	if t == nil || t.Kind() != reflect.Struct || isMapper(t) || seen[t] {
 		return
 	}
 	seen[t] = true // guards recursive types along the current branch
@@ -349,10 +458,15 @@ func secretPaths(t reflect.Type, prefix string, secret bool, seen map[reflect.Ty
 
 // elemSecretPaths appends the secret paths of a value of type t whose
 // path is prefix (ending in "."): a struct's fields, and through the
-// segment Wildcard the fields of the elements of maps, slices and arrays.
+// segment Wildcard the fields of the elements of maps (codec.Mapper maps
+// too), slices and arrays.
 func elemSecretPaths(t reflect.Type, prefix string, seen map[reflect.Type]bool, paths *[]string) {
 	for t != nil && t.Kind() == reflect.Pointer {
 		t = t.Elem()
+	}
+	if elem, ok := codec.MapperOf(t); ok {
+		elemSecretPaths(elem, prefix+Wildcard+".", seen, paths)
+		return
 	}
 	switch {
 	case t == nil:
