@@ -25,7 +25,8 @@ import (
 //
 // Slices are bound from []any, from JSON text "[...]", or from a mapping
 // with keys exactly "0".."n-1"; a bound slice replaces the old one. Maps are
-// bound from a mapping or JSON text "{...}" and merged into the old map.
+// bound from a mapping or JSON text "{...}" and merged into the old map; so
+// are Mappers, with one MapperWith for all the entries of the mapping.
 //
 // Bind is all or nothing: when it returns an error, *dst is left as it was.
 // It never writes through pointers, maps or slices that *dst held before:
@@ -263,15 +264,11 @@ func fieldForRead(sv reflect.Value, index []int) (reflect.Value, bool) {
 
 // IsNil reports whether v is nil, or a nil pointer, map, slice, interface,
 // func or chan. Bind treats such a value in a tree as an absent key: it
-// leaves the field unchanged.
+// leaves the field unchanged. A Mapper is never nil: its zero value is an
+// empty map.
 func IsNil(v any) bool {
 	if v == nil {
 		return true
 	}
-	rv := reflect.ValueOf(v)
-	switch rv.Kind() {
-	case reflect.Pointer, reflect.Map, reflect.Slice, reflect.Interface, reflect.Func, reflect.Chan:
-		return rv.IsNil()
-	}
-	return false
+	return isNilValue(reflect.ValueOf(v))
 }

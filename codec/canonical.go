@@ -15,7 +15,8 @@ import (
 // "maxconns"), "MaxConns" in a file and "maxConns" in struct defaults all
 // become "maxConns". It follows t into nested structs, pointers, the
 // elements of slices and arrays (given as lists or as index mappings) and
-// the values of maps; the keys of a map are data and keep their case.
+// the values of maps and Mappers; the keys of a map are data and keep their
+// case.
 //
 // When two keys at one level name the same field, the one spelled exactly
 // as the field's key wins, or else the first in sorted order, as Bind
@@ -78,6 +79,12 @@ func (c *canonicalizer) value(v any, t reflect.Type) (out any, changed bool) {
 	}
 	if t == nil || !holdsStruct(t) {
 		// No key beneath can name a field: nothing to rename.
+		return c.keep(v), false
+	}
+	if elem, ok := MapperOf(t); ok {
+		if m, ok := v.(map[string]any); ok {
+			return c.entries(m, elem)
+		}
 		return c.keep(v), false
 	}
 	switch t.Kind() {
@@ -246,8 +253,8 @@ var structHolders sync.Map
 
 // holdsStruct reports whether a value of type t can hold a mapping bound to
 // a struct, whose keys Canonical may rename: t is such a struct, or a
-// pointer, slice, array or map leading to one. Interfaces, durations and
-// TextUnmarshalers take values as they are.
+// pointer, slice, array, map or Mapper leading to one. Interfaces,
+// durations and TextUnmarshalers take values as they are.
 func holdsStruct(t reflect.Type) bool {
 	if h, ok := structHolders.Load(t); ok {
 		return h.(bool)
@@ -265,6 +272,9 @@ func holdsStructIn(t reflect.Type, seen map[reflect.Type]bool) bool {
 		return false // a recursive type holds a struct only through another way down
 	}
 	seen[t] = true
+	if elem, ok := MapperOf(t); ok {
+		return holdsStructIn(elem, seen)
+	}
 	switch t.Kind() {
 	case reflect.Struct:
 		return true

@@ -23,7 +23,7 @@ var errTooDeep = errors.New("value nested too deeply (a pointer cycle?)")
 // identically: strings as is, ints/uints/floats with strconv (floats 'g'
 // shortest, -1 precision), bools "true"/"false", time.Duration with String()
 // ("15s"), encoding.TextMarshaler with MarshalText, slices/arrays/maps/structs
-// as compact JSON.
+// as compact JSON, a Mapper as the Go map of its entries would be.
 //
 // In that JSON, structs are objects keyed by config keys (see FieldKey)
 // with nil fields left out, map keys are their leaf text, durations and
@@ -122,11 +122,11 @@ func isTextMarshaler(t reflect.Type) bool {
 }
 
 // isNilValue reports whether rv is a nil pointer, map, slice, interface,
-// func or chan.
+// func or chan that is not a Mapper.
 func isNilValue(rv reflect.Value) bool {
 	switch rv.Kind() {
 	case reflect.Pointer, reflect.Map, reflect.Slice, reflect.Interface, reflect.Func, reflect.Chan:
-		return rv.IsNil()
+		return rv.IsNil() && !isMapper(rv.Type())
 	}
 	return false
 }
@@ -152,6 +152,15 @@ func jsonValue(rv reflect.Value, depth int) (any, error) {
 			err = fmt.Errorf("text %s is not valid UTF-8", quote(s))
 		}
 		return s, err
+	}
+	if m, ok := mapperValue(rv); ok {
+		out := make(map[string]any, m.MapperLen())
+		for k, e := range m.MapperAll() {
+			if err := jsonEntry(out, k, e, depth); err != nil {
+				return nil, err
+			}
+		}
+		return out, nil
 	}
 	switch rv.Kind() {
 	case reflect.String:
@@ -192,14 +201,9 @@ func jsonValue(rv reflect.Value, depth int) (any, error) {
 			if !ok {
 				return nil, fmt.Errorf("unsupported map key type %s", it.Key().Type())
 			}
-			if !utf8.ValidString(k) {
-				return nil, fmt.Errorf("map key %s is not valid UTF-8", quote(k))
-			}
-			e, err := jsonValue(it.Value(), depth+1)
-			if err != nil {
+			if err := jsonEntry(out, k, it.Value(), depth); err != nil {
 				return nil, err
 			}
-			out[k] = e
 		}
 		return out, nil
 	case reflect.Struct:
@@ -220,9 +224,24 @@ func jsonValue(rv reflect.Value, depth int) (any, error) {
 	return nil, fmt.Errorf("unsupported type %s", rv.Type())
 }
 
+// jsonEntry sets out[k] to the JSON value of e, an entry of a map (a Go map
+// or a Mapper) at depth.
+func jsonEntry(out map[string]any, k string, e reflect.Value, depth int) error {
+	if !utf8.ValidString(k) {
+		return fmt.Errorf("map key %s is not valid UTF-8", quote(k))
+	}
+	j, err := jsonValue(e, depth+1)
+	if err != nil {
+		return err
+	}
+	out[k] = j
+	return nil
+}
+
 // ToMap renders a struct (or pointer to struct) as a nested map keyed by
 // config keys (see FieldKey): nested structs become nested maps, map[string]X
-// fields become nested maps (so layers merge by key, as in koanf), leaf
+// and Mapper fields become nested maps (so layers merge by key, as in
+// koanf; a Mapper, never nil, gives a map even when empty), leaf
 // values are kept as Go values (a time.Duration stays a time.Duration; a
 // TextMarshaler like time.Time or net.IP is a leaf, not recursed into;
 // slices are leaves). Nil pointers are omitted.
@@ -284,21 +303,39 @@ func mapValue(v reflect.Value, depth int) (e any, keep bool, err error) {
 		return v.Elem().Interface(), true, nil
 	case t == durationType || isTextMarshaler(t):
 		return v.Interface(), true, nil
+	case isMapper(t):
+		mv := v.Interface().(Mapper)
+		m := make(map[string]any, mv.MapperLen())
+		for k, e := range mv.MapperAll() {
+			if err := mapEntry(m, k, e, depth); err != nil {
+				return nil, false, err
+			}
+		}
+		return m, true, nil
 	case t.Kind() == reflect.Struct:
 		m, err := structMap(v, depth)
 		return m, err == nil, err
 	case t.Kind() == reflect.Map && t.Key().Kind() == reflect.String:
 		m := make(map[string]any, v.Len())
 		for it := v.MapRange(); it.Next(); {
-			e, keep, err := mapValue(it.Value(), depth+1)
-			if err != nil {
-				return nil, false, fmt.Errorf("%s: %w", it.Key().String(), err)
-			}
-			if keep {
-				m[it.Key().String()] = e
+			if err := mapEntry(m, it.Key().String(), it.Value(), depth); err != nil {
+				return nil, false, err
 			}
 		}
 		return m, true, nil
 	}
 	return v.Interface(), true, nil
+}
+
+// mapEntry sets m[k] to ToMap's rendering of e, an entry of a map (a Go map
+// with string keys or a Mapper) at depth, unless it is left out.
+func mapEntry(m map[string]any, k string, e reflect.Value, depth int) error {
+	v, keep, err := mapValue(e, depth+1)
+	if err != nil {
+		return fmt.Errorf("%s: %w", k, err)
+	}
+	if keep {
+		m[k] = v
+	}
+	return nil
 }

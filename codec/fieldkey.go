@@ -17,7 +17,8 @@ const TagName = "koanf"
 //
 // The key is the name in the `koanf:"name"` tag, or else the field name in
 // lower case. inline is true for a field whose members belong to the parent
-// (an embedded struct without a tag name, or a tag with ",squash"). ok is
+// (an embedded struct without a tag name, or a tag with ",squash"); an
+// embedded Mapper is a field of its own, as an embedded map would be. ok is
 // false for a field that is not configuration: unexported, or tagged
 // `koanf:"-"`.
 func FieldKey(f reflect.StructField) (key string, inline bool, ok bool) {
@@ -37,7 +38,7 @@ func FieldKey(f reflect.StructField) (key string, inline bool, ok bool) {
 		if t.Kind() == reflect.Pointer {
 			t = t.Elem()
 		}
-		if t.Kind() == reflect.Struct {
+		if t.Kind() == reflect.Struct && !isMapper(t) {
 			squash = true
 		}
 	}
@@ -153,7 +154,7 @@ func fields(t reflect.Type) []Field {
 			if ft.Kind() == reflect.Pointer {
 				ft, ptr = ft.Elem(), true
 			}
-			if ft.Kind() != reflect.Struct || visiting[ft] {
+			if ft.Kind() != reflect.Struct || isMapper(ft) || visiting[ft] {
 				continue
 			}
 			visiting[ft] = true

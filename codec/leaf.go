@@ -83,6 +83,9 @@ func (d *decoder) decode(a at, v any, dst reflect.Value) {
 	case t == durationType:
 		d.decodeDuration(a, v, dst)
 		return
+	case isMapper(t):
+		d.decodeMapper(a, v, dst)
+		return
 	}
 	switch t.Kind() {
 	case reflect.String:
@@ -299,13 +302,20 @@ func (d *decoder) decodeFloat(a at, v any, dst reflect.Value) {
 }
 
 // mapping returns v as a map[string]any: v itself, a map with string keys,
-// or JSON text holding an object.
+// a Mapper, or JSON text holding an object.
 func (d *decoder) mapping(a at, v any) (map[string]any, bool) {
 	if m, ok := v.(map[string]any); ok {
 		return m, true
 	}
 	rv := reflect.ValueOf(v)
 	switch {
+	case isMapper(rv.Type()):
+		mv := v.(Mapper)
+		m := make(map[string]any, mv.MapperLen())
+		for k, e := range mv.MapperAll() {
+			m[k] = e.Interface()
+		}
+		return m, true
 	case rv.Kind() == reflect.Map && rv.Type().Key().Kind() == reflect.String:
 		m := make(map[string]any, rv.Len())
 		for it := rv.MapRange(); it.Next(); {
@@ -453,6 +463,49 @@ func (d *decoder) decodeMap(a at, v any, dst reflect.Value) {
 	dst.Set(out)
 }
 
+// decodeMapper merges the mapping v into dst, a Mapper: each entry is
+// decoded as decodeMap decodes a Go map's, over the value dst holds at its
+// key, and all are set with one MapperWith, once all have decoded.
+func (d *decoder) decodeMapper(a at, v any, dst reflect.Value) {
+	old, ok := mapperValue(dst)
+	if !ok {
+		d.failf(a, v, "unsupported type %s", dst.Type())
+		return
+	}
+	m, ok := d.mapping(a, v)
+	if !ok || len(m) == 0 {
+		return
+	}
+	keys := make([]string, 0, len(m))
+	elems := reflect.MakeSlice(reflect.SliceOf(old.MapperElem()), len(m), len(m))
+	merge := old.MapperLen() > 0 // an entry may already be there
+	a = a.joined()
+	n := len(d.errs)
+	for k, v := range m {
+		elem := elems.Index(len(keys))
+		if merge {
+			if prev, ok := old.MapperGet(k); ok {
+				elem.Set(prev)
+			}
+		}
+		d.decode(a.child(k), v, elem)
+		keys = append(keys, k)
+	}
+	if len(d.errs) > n {
+		return
+	}
+	nm := old.MapperWith(func(yield func(string, reflect.Value) bool) {
+		for i, k := range keys {
+			if !yield(k, elems.Index(i)) {
+				return
+			}
+		}
+	})
+	if err := setMapper(dst, nm); err != nil {
+		d.fail(a, v, err)
+	}
+}
+
 // sortedKeys returns the keys of m in sorted order.
 func sortedKeys(m map[string]any) []string {
 	keys := make([]string, 0, len(m))
@@ -546,8 +599,12 @@ func cloneValue(v any) reflect.Value {
 }
 
 // cloneShallow returns v, or for a slice or map a copy of it, so that the
-// bound struct shares no backing storage with the tree.
+// bound struct shares no backing storage with the tree. A Mapper is never
+// modified: it is shared.
 func cloneShallow(v reflect.Value) reflect.Value {
+	if isMapper(v.Type()) {
+		return v
+	}
 	switch v.Kind() {
 	case reflect.Slice:
 		c := reflect.MakeSlice(v.Type(), v.Len(), v.Len())
@@ -591,6 +648,10 @@ func describe(v any) string {
 		return "string " + quote(rv.String())
 	case reflect.Map:
 		return "mapping"
+	case reflect.Struct:
+		if isMapper(rv.Type()) {
+			return "mapping"
+		}
 	case reflect.Slice, reflect.Array:
 		return "sequence"
 	}

@@ -1,6 +1,7 @@
 package codec
 
 import (
+	"fmt"
 	"iter"
 	"reflect"
 )
@@ -48,9 +49,16 @@ func MapperOf(t reflect.Type) (elem reflect.Type, ok bool) {
 	return reflect.Zero(t).Interface().(Mapper).MapperElem(), true
 }
 
-// mapperValue returns v as a Mapper, when its type is one.
+// isMapper reports whether t is a Mapper type.
+func isMapper(t reflect.Type) bool {
+	_, ok := MapperOf(t)
+	return ok
+}
+
+// mapperValue returns v as a Mapper, when its type is one (and v was not
+// reached through an unexported field).
 func mapperValue(v reflect.Value) (Mapper, bool) {
-	if _, ok := MapperOf(v.Type()); !ok {
+	if !v.CanInterface() || !isMapper(v.Type()) {
 		return nil, false
 	}
 	m, ok := v.Interface().(Mapper)
@@ -61,4 +69,15 @@ func mapperValue(v reflect.Value) (Mapper, bool) {
 // iter.Seq2, for MapperWith.
 func MapperEntry(key string, v reflect.Value) iter.Seq2[string, reflect.Value] {
 	return func(yield func(string, reflect.Value) bool) { yield(key, v) }
+}
+
+// setMapper sets dst, of a Mapper type, to m, a map that dst's MapperWith
+// or MapperWithout returned.
+func setMapper(dst reflect.Value, m Mapper) error {
+	nv := reflect.ValueOf(m)
+	if !nv.IsValid() || !nv.Type().ConvertibleTo(dst.Type()) {
+		return fmt.Errorf("the Mapper methods of %s returned a %T", dst.Type(), m)
+	}
+	dst.Set(nv.Convert(dst.Type()))
+	return nil
 }

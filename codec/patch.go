@@ -14,7 +14,8 @@ import (
 // decodes it, or, with remove, is gone: a field reset to its zero value, a
 // map entry deleted. The copy shares everything with *v but the containers
 // on the way to the leaf, which are copied (a map of n entries costs a copy
-// of n entries); *v is not modified. With a Patcher, containers copied
+// of n entries; a Mapper is not copied but given the entry with MapperWith
+// or MapperWithout); *v is not modified. With a Patcher, containers copied
 // earlier in its batch are modified in place instead, and a map copied
 // ahead by its Commit is taken instead of being copied now.
 //
@@ -158,7 +159,7 @@ func (p *Patcher) mapToModify(m reflect.Value) reflect.Value {
 // patch sets the leaf at segs under sv, an addressable struct, copying the
 // containers on the way.
 func patch(sv reflect.Value, segs []string, value any, remove bool, p *Patcher) bool {
-	if sv.Kind() != reflect.Struct {
+	if sv.Kind() != reflect.Struct || isMapper(sv.Type()) {
 		return false
 	}
 	var f *Field
@@ -174,6 +175,9 @@ func patch(sv reflect.Value, segs []string, value any, remove bool, p *Patcher) 
 	fv := sv.FieldByIndex(f.Index)
 	if len(segs) == 1 {
 		return setLeaf(fv, value, remove)
+	}
+	if m, ok := mapperValue(fv); ok {
+		return patchMapper(fv, m, segs[1:], value, remove, p)
 	}
 	switch fv.Kind() {
 	case reflect.Struct:
@@ -225,25 +229,8 @@ func patch(sv reflect.Value, segs []string, value any, remove bool, p *Patcher) 
 		} else if remove {
 			return false
 		}
-		switch {
-		case et.Kind() == reflect.Struct:
-			if !patch(ne, segs[2:], value, remove, p) {
-				return false
-			}
-		case et.Kind() == reflect.Pointer && et.Elem().Kind() == reflect.Struct:
-			np := ne
-			if ne.IsNil() || !p.owns(ne.UnsafePointer()) {
-				np = reflect.New(et.Elem())
-				if !ne.IsNil() {
-					np.Elem().Set(ne.Elem())
-				}
-				p.own(np)
-			}
-			if !patch(np.Elem(), segs[2:], value, remove, p) {
-				return false
-			}
-			ne = np
-		default:
+		ne, ok := patchEntry(ne, segs[2:], value, remove, p)
+		if !ok {
 			return false
 		}
 		nm.SetMapIndex(key, ne)
@@ -251,6 +238,60 @@ func patch(sv reflect.Value, segs []string, value any, remove bool, p *Patcher) 
 		return true
 	}
 	return false
+}
+
+// patchEntry sets the leaf at segs under ne, a copy of a map's value (a
+// struct, or a pointer to one, whose target is copied unless the batch
+// copied it), and returns the value to put back in the map.
+func patchEntry(ne reflect.Value, segs []string, value any, remove bool, p *Patcher) (reflect.Value, bool) {
+	et := ne.Type()
+	switch {
+	case et.Kind() == reflect.Struct:
+		return ne, patch(ne, segs, value, remove, p)
+	case et.Kind() == reflect.Pointer && et.Elem().Kind() == reflect.Struct:
+		np := ne
+		if ne.IsNil() || !p.owns(ne.UnsafePointer()) {
+			np = reflect.New(et.Elem())
+			if !ne.IsNil() {
+				np.Elem().Set(ne.Elem())
+			}
+			p.own(np)
+		}
+		return np, patch(np.Elem(), segs, value, remove, p)
+	}
+	return reflect.Value{}, false
+}
+
+// patchMapper sets the leaf at segs (a key of m, and the path beneath its
+// value, if any) in fv, which holds m: as the reflect.Map case of patch
+// does, with one MapperWith or MapperWithout in place of the map's copy. A
+// Mapper is never modified, so the Patcher keeps no copy of one.
+func patchMapper(fv reflect.Value, m Mapper, segs []string, value any, remove bool, p *Patcher) bool {
+	key := segs[0]
+	var nm Mapper
+	switch {
+	case len(segs) == 1 && remove:
+		nm = m.MapperWithout(key)
+	case len(segs) == 1:
+		ne := reflect.New(m.MapperElem()).Elem()
+		if !setLeaf(ne, value, false) {
+			return false
+		}
+		nm = m.MapperWith(MapperEntry(key, ne))
+	default:
+		ne := reflect.New(m.MapperElem()).Elem()
+		if old, ok := m.MapperGet(key); ok {
+			ne.Set(old)
+		} else if remove {
+			return false
+		}
+		ne, ok := patchEntry(ne, segs[1:], value, remove, p)
+		if !ok {
+			return false
+		}
+		nm = m.MapperWith(MapperEntry(key, ne))
+	}
+	return setMapper(fv, nm) == nil
 }
 
 // setLeaf decodes value into dst, a scalar, or resets it.

@@ -25,6 +25,10 @@ type patchApp struct {
 	Nested  map[string][]string   `koanf:"nested"`
 	Any     any                   `koanf:"any"`
 	Levels  map[string]patchLevel `koanf:"levels"`
+
+	MLimits  testMap[int]      `koanf:"mlimits"`
+	MTenants testMap[patchDB]  `koanf:"mtenants"`
+	MPtrs    testMap[*patchDB] `koanf:"mptrs"`
 }
 
 type patchLevel string
@@ -39,6 +43,10 @@ func TestPatchedMatchesBind(t *testing.T) {
 		"tenants": map[string]any{"acme": map[string]any{"port": "5"}},
 		"ptrs":    map[string]any{"p": map[string]any{"port": "6"}},
 		"levels":  map[string]any{"a": "warn"},
+
+		"mlimits":  map[string]any{"acme": "3", "beta": "4"},
+		"mtenants": map[string]any{"acme": map[string]any{"port": "5"}},
+		"mptrs":    map[string]any{"p": map[string]any{"port": "6"}},
 	}
 	for _, tc := range []struct {
 		path   string
@@ -58,6 +66,16 @@ func TestPatchedMatchesBind(t *testing.T) {
 		{"tenants.new.port", "8", false},
 		{"ptrs.p.host", "q", false},
 		{"levels.b", "error", false},
+		{"mlimits.acme", "30", false},
+		{"mlimits.new", "7", false},
+		{"mlimits.beta", nil, true},
+		{"mlimits.none", nil, true},
+		{"mtenants.acme.host", "t", false},
+		{"mtenants.acme.port", nil, true},
+		{"mtenants.new.port", "8", false},
+		{"mptrs.p.host", "q", false},
+		{"mptrs.p.port", nil, true},
+		{"mptrs.new.port", "9", false},
 	} {
 		t.Run(tc.path, func(t *testing.T) {
 			var old patchApp
@@ -98,6 +116,10 @@ func TestPatchedRefuses(t *testing.T) {
 		{"db", `{"port": 1}`}, // not a scalar
 		{"db.port", "not a number"},
 		{"replica", "x"},
+		{"mlimits.a.b", "1"},          // beneath a scalar in a Mapper
+		{"mlimits", "1"},              // a Mapper given as one value
+		{"mlimits.a", "not a number"}, // does not decode
+		{"mtenants.a", `{"port": 1}`}, // not a scalar
 	} {
 		if _, ok := Patched(&v, tc.path, tc.value, false, nil); ok {
 			t.Errorf("Patched(%q) = ok, want refused", tc.path)
@@ -105,6 +127,11 @@ func TestPatchedRefuses(t *testing.T) {
 	}
 	if _, ok := Patched(&v, "replica.port", nil, true, nil); ok {
 		t.Error("removing beneath a nil pointer was patched")
+	}
+	for _, path := range []string{"mtenants.none.port", "mptrs.none.port"} {
+		if _, ok := Patched(&v, path, nil, true, nil); ok {
+			t.Errorf("removing beneath a missing entry (%s) was patched", path)
+		}
 	}
 }
 
@@ -158,6 +185,7 @@ func TestPatcherBatches(t *testing.T) {
 		"replica": map[string]any{"host": "r"},
 		"tenants": map[string]any{"acme": map[string]any{"port": "5"}},
 		"ptrs":    map[string]any{"p": map[string]any{"port": "6"}},
+		"mptrs":   map[string]any{"p": map[string]any{"port": "6"}},
 	}
 	limits := map[string]any{}
 	for i := range SpareLen + 10 {
@@ -172,13 +200,18 @@ func TestPatcherBatches(t *testing.T) {
 	batches := [][]leaf{
 		{{"limits.k1", "100", false}, {"limits.k2", nil, true}, {"limits.new", "7", false}, {"db.port", "9", false},
 			{"replica.port", "1", false}, {"replica.host", "r2", false}, {"ptrs.p.host", "q", false}, {"ptrs.p.port", "60", false},
-			{"flags.on", "true", false}, {"flags.off", "false", false}},
-		{{"limits.k1", "101", false}, {"limits.k3", nil, true}, {"tenants.acme.host", "t", false}, {"flags.on", nil, true}},
-		{{"limits.k4", "104", false}},
+			{"flags.on", "true", false}, {"flags.off", "false", false},
+			{"mlimits.a", "1", false}, {"mlimits.b", "2", false}, {"mptrs.p.host", "q", false}, {"mptrs.p.port", "60", false},
+			{"mtenants.acme.port", "5", false}, {"mtenants.acme.host", "t", false}},
+		{{"limits.k1", "101", false}, {"limits.k3", nil, true}, {"tenants.acme.host", "t", false}, {"flags.on", nil, true},
+			{"mlimits.a", nil, true}, {"mptrs.p.port", "61", false}, {"mptrs.n.host", "n", false}, {"mptrs.n.port", "1", false},
+			{"mtenants.acme.port", "50", false}},
+		{{"limits.k4", "104", false}, {"mptrs.p.host", "r", false}, {"mptrs.n.port", nil, true}, {"mlimits.b", nil, true}},
 		nil, // filled below: more containers than a Patcher keeps in its list
 	}
 	for i := range 20 {
-		batches[3] = append(batches[3], leaf{fmt.Sprintf("ptrs.q%d.port", i), fmt.Sprint(i), false}, leaf{fmt.Sprintf("ptrs.q%d.host", i), "h", false})
+		batches[3] = append(batches[3], leaf{fmt.Sprintf("ptrs.q%d.port", i), fmt.Sprint(i), false}, leaf{fmt.Sprintf("ptrs.q%d.host", i), "h", false},
+			leaf{fmt.Sprintf("mptrs.q%d.port", i), fmt.Sprint(i), false}, leaf{fmt.Sprintf("mptrs.q%d.host", i), "h", false})
 	}
 	var v patchApp
 	if _, err := Bind(base, &v); err != nil {
