@@ -250,8 +250,11 @@ func patchablePath(t reflect.Type, tree map[string]any, path string) bool {
 			t = t.Elem()
 		}
 		var next reflect.Type
+		elem, mapper := codec.MapperOf(t)
 		switch {
 		case t == nil:
+		case mapper:
+			next = elem
 		case t.Kind() == reflect.Struct:
 			named := false
 			for _, f := range codec.Fields(t) {
