@@ -12,11 +12,12 @@ import (
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 
+	"github.com/strataconf/strata/bigmap"
 	"github.com/strataconf/strata/config"
 )
 
 // Fleet is a configuration whose changes mostly take the fast path: plain
-// leaves under structs, pointers and maps, with rules on fields, maps and
+// leaves under structs, pointers, maps and bigmap.Maps, with rules on fields, maps and
 // their elements, and a cross-field rule.
 type Fleet struct {
 	Name    string            `koanf:"name" validate:"required"`
@@ -27,6 +28,9 @@ type Fleet struct {
 	Flags   map[string]bool   `koanf:"flags"`
 	Limits  map[string]int    `koanf:"limits" validate:"max=400,dive,min=0"`
 	Tenants map[string]Tenant `koanf:"tenants" validate:"dive"`
+	// The same as bigmap.Maps.
+	Quotas bigmap.Map[int]    `koanf:"quotas" validate:"max=400,dive,min=0"`
+	Zones  bigmap.Map[Tenant] `koanf:"zones" validate:"dive"`
 }
 
 type FleetDB struct {
@@ -54,7 +58,7 @@ func changesMatchAFreshLoad(t *testing.T, seed uint64) {
 	cli := client(t)
 	ctx := context.Background()
 	p := prefix(t)
-	file := writeFile(t, "fleet.yaml", "name: fleet\nmode: a\ndb:\n  host: file-host\n  max: 5\nlimits:\n  base: 1\nflags:\n  fromfile: true\n")
+	file := writeFile(t, "fleet.yaml", "name: fleet\nmode: a\ndb:\n  host: file-host\n  max: 5\nlimits:\n  base: 1\nquotas:\n  base: 1\nflags:\n  fromfile: true\n")
 	defs := Fleet{DB: FleetDB{Min: 1, Max: 2}}
 	opts := func() []config.Option {
 		return []config.Option{config.WithDefaults(defs), config.WithFile(file), config.WithEtcd(cli, p)}
@@ -63,9 +67,12 @@ func changesMatchAFreshLoad(t *testing.T, seed uint64) {
 	// ahead (codec.Patcher).
 	for i := range 300 {
 		put(t, cli, p, fmt.Sprintf("limits/k%02d", i), fmt.Sprint(i))
+		put(t, cli, p, fmt.Sprintf("quotas/k%02d", i), fmt.Sprint(i))
 	}
 	put(t, cli, p, "tenants/acme/rate", "3")
 	put(t, cli, p, "tenants/acme/token", "tok-acme")
+	put(t, cli, p, "zones/acme/rate", "3")
+	put(t, cli, p, "zones/acme/token", "tok-acme")
 	cfg, err := config.Load[Fleet](ctx, append(opts(), config.WithWatch(true, false))...)
 	if err != nil {
 		t.Fatal(err)
@@ -81,6 +88,8 @@ func changesMatchAFreshLoad(t *testing.T, seed uint64) {
 		"flags/a": {"true", "false"}, "flags/fromfile": {"false", "true"}, "limits/base": {"2", "5"},
 		"limits/k03": {"0", "8"}, "limits/new": {"4"}, "tenants/acme/rate": {"1", "6"},
 		"tenants/beta/rate": {"2"}, "tenants/acme/token": {"tok-1", "tok-2"}, "unknownkey": {"u"},
+		"quotas/base": {"2", "5"}, "quotas/k03": {"0", "8"}, "quotas/new": {"4"}, "zones/acme/rate": {"1", "6"},
+		"zones/beta/rate": {"2"}, "zones/acme/token": {"tok-1", "tok-2"},
 		// Keys that change the shape of the tree: a leaf above others
 		// (JSON text) and a document.
 		"replica": {`{"host":"rj","min":1}`}, "flags.yaml": {"a: true\n", "z: false\nfromfile: false\n"},
@@ -109,6 +118,8 @@ func changesMatchAFreshLoad(t *testing.T, seed uint64) {
 			// Two keys in one transaction.
 			resp, err := cli.Txn(ctx).Then(
 				clientv3.OpPut(p+"/data/limits/k01", value("limits/k03")),
+				clientv3.OpPut(p+"/data/quotas/k01", value("quotas/k03")),
+				clientv3.OpPut(p+"/data/quotas/k02", value("quotas/k03")),
 				clientv3.OpPut(p+"/data/db/max", value("db/max"))).Commit()
 			if err != nil {
 				t.Fatal(err)

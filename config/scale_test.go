@@ -145,3 +145,55 @@ func correctAtSize[T any](t *testing.T, limits limitsOf[T]) {
 		t.Fatalf("after the fix: t00007=%d, %d limits", l("t00007"), ln)
 	}
 }
+
+// A Writer[T] whose T holds a bigmap.Map writes one entry as one key,
+// refuses an entry that breaks the map's dive rule (naming it, nothing
+// written), deletes an entry by removing it from the map, and a Config
+// bound to the prefix follows every release.
+func TestWriterOfBigmap(t *testing.T) {
+	cli := client(t)
+	ctx := context.Background()
+	p := prefix(t)
+	w := mustWriter[TenantsBig](t, cli, p)
+	defer w.Close()
+	if _, err := w.Replace(ctx, &TenantsBig{Name: "fleet", Limits: bigmap.Of(map[string]int{"acme": 1, "globex": 2})}); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.Load[TenantsBig](ctx, config.WithEtcd(cli, p))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cfg.Close()
+	r := record(cfg)
+
+	rel, err := w.Update(ctx, func(v *TenantsBig) error { v.Limits = v.Limits.With("acme", 10); return nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rel.Changes) != 1 || rel.Changes[0].Key != "limits/acme" {
+		t.Fatalf("changes %+v, want the one key limits/acme", rel.Changes)
+	}
+	r.wait(t, "the update", func([]config.Change[TenantsBig], []error) bool { v, _ := cfg.Get().Limits.Get("acme"); return v == 10 })
+
+	before := revision(t, cli)
+	_, err = w.Update(ctx, func(v *TenantsBig) error { v.Limits = v.Limits.With("initech", -5); return nil })
+	var ie *config.InvalidError
+	if !errors.As(err, &ie) || len(ie.Problems) != 1 || ie.Problems[0].Path != "limits[initech]" {
+		t.Fatalf("invalid entry: %v", err)
+	}
+	if after := revision(t, cli); after != before {
+		t.Fatalf("an invalid write moved the revision %d → %d", before, after)
+	}
+
+	if _, err := w.Update(ctx, func(v *TenantsBig) error { v.Limits = v.Limits.Without("globex"); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	r.wait(t, "the removal", func([]config.Change[TenantsBig], []error) bool { return cfg.Get().Limits.Len() == 1 })
+	if _, ok := cfg.Get().Limits.Get("globex"); ok {
+		t.Fatal("globex is still there")
+	}
+	got, _, _, err := w.Get(ctx)
+	if err != nil || got.Limits.Len() != 1 || got.Name != "fleet" {
+		t.Fatalf("writer's Get: %+v, %v", got, err)
+	}
+}
