@@ -12,7 +12,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
+	"math"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	ktoml "github.com/knadh/koanf/parsers/toml/v2"
@@ -127,7 +130,8 @@ func (yamlCodec) Marshal(m map[string]any) ([]byte, error) {
 		m = map[string]any{}
 	}
 	var n yaml.Node
-	if err := n.Encode(m); err != nil {
+	kept, _ := keepNegativeZero(m)
+	if err := n.Encode(kept); err != nil {
 		return nil, fmt.Errorf("encode yaml: %w", err)
 	}
 	quoteMergeKeys(&n)
@@ -156,6 +160,46 @@ func quoteMergeKeys(n *yaml.Node) {
 	for _, c := range n.Content {
 		quoteMergeKeys(c)
 	}
+}
+
+// keepNegativeZero returns v with every float negative zero in it
+// written as -0.0 (yaml v3 writes -0, which reads back as the integer 0),
+// and whether there was one; the maps and lists on the way to one are
+// copied, v itself is not modified.
+func keepNegativeZero(v any) (any, bool) {
+	switch v := v.(type) {
+	case float64:
+		if v == 0 && math.Signbit(v) {
+			return &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!float", Value: "-0.0"}, true
+		}
+	case map[string]any:
+		var c map[string]any
+		for k, e := range v {
+			if ne, changed := keepNegativeZero(e); changed {
+				if c == nil {
+					c = maps.Clone(v)
+				}
+				c[k] = ne
+			}
+		}
+		if c != nil {
+			return c, true
+		}
+	case []any:
+		var c []any
+		for i, e := range v {
+			if ne, changed := keepNegativeZero(e); changed {
+				if c == nil {
+					c = slices.Clone(v)
+				}
+				c[i] = ne
+			}
+		}
+		if c != nil {
+			return c, true
+		}
+	}
+	return v, false
 }
 
 type tomlCodec struct{}
