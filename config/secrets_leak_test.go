@@ -13,6 +13,7 @@ import (
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 
+	"github.com/strataconf/strata/bigmap"
 	"github.com/strataconf/strata/config"
 )
 
@@ -29,6 +30,9 @@ type Leaky struct {
 	Keys  map[string]string   `koanf:"keys" secret:"true"`
 	Owner *LeakCred           `koanf:"owner"`
 	Peers map[string]LeakCred `koanf:"peers"`
+	// The same as bigmap.Maps: values with a secret field, and a secret map.
+	Vault  bigmap.Map[LeakCred] `koanf:"vault" validate:"max=1"`
+	Sealed bigmap.Map[string]   `koanf:"sealed" secret:"true"`
 }
 
 // leakMark is in every secret value the tests of this file store; no
@@ -194,6 +198,42 @@ func TestSecretsOfElementsStayHidden(t *testing.T) {
 		t.Errorf("the error does not name the path and the key: %s", shown["error"])
 	}
 	noLeak(t, map[string]string{"Values": jsonString(cfg.Snapshot().Values())})
+}
+
+// The same holds for a bigmap.Map: a secret field of its values and a map
+// tagged secret never show, in Values nor when a rule on the map fails.
+func TestSecretsInBigmapsStayHidden(t *testing.T) {
+	cli := client(t)
+	p := prefix(t)
+	put(t, cli, p, "name", "app")
+	put(t, cli, p, "creds/0/user", "zero")
+	put(t, cli, p, "creds/1/user", "one")
+	put(t, cli, p, "vault/east/user", "east")
+	put(t, cli, p, "vault/east/token", "vault-"+leakMark)
+	put(t, cli, p, "sealed/deploy", "sealed-"+leakMark)
+
+	cfg, logs := loadLeaky(t, cli, p)
+	if tok, _ := cfg.Get().Vault.Get("east"); tok.Token != "vault-"+leakMark {
+		t.Fatalf("bound %+v", tok)
+	}
+	values := cfg.Snapshot().Values()
+	for path, want := range map[string]any{"vault.east.token": config.Mask, "sealed.deploy": config.Mask, "vault.east.user": "east"} {
+		if values[path] != want {
+			t.Errorf("Values()[%q] = %v, want %v", path, values[path], want)
+		}
+	}
+	noLeak(t, map[string]string{"Values": jsonString(values)})
+
+	// A rule on the map fails: the map holds the secrets of its values.
+	r := record(cfg)
+	rev := put(t, cli, p, "vault/west/token", "west-"+leakMark)
+	shown := rejectionShown(t, cli, p, cfg, r, logs, 1, rev)
+	noLeak(t, shown)
+	for what, text := range shown {
+		if !strings.Contains(text, "vault") || !strings.Contains(text, "max=1") {
+			t.Errorf("%s does not name the path and the rule: %s", what, text)
+		}
+	}
 }
 
 // A document whose parse error would quote a secret (yaml's "unknown
