@@ -106,6 +106,18 @@ func (b *browser) post(path string, form url.Values) (int, string) {
 	return b.do(req)
 }
 
+// login opens the login page, as a browser does, and posts form with the
+// page's login token.
+func (b *browser) login(form url.Values) (int, string) {
+	b.t.Helper()
+	st, page := b.get("/login")
+	if st != 200 {
+		b.t.Fatalf("login page: %d\n%s", st, page)
+	}
+	form.Set("csrf", find(b.t, csrfRE, page))
+	return b.post("/login", form)
+}
+
 var csrfRE = regexp.MustCompile(`name="csrf" value="([^"]+)"`)
 var pendingRE = regexp.MustCompile(`name="pending" value="([^"]+)"`)
 var revRE = regexp.MustCompile(`name="rev" value="([0-9]+)"`)
@@ -161,7 +173,7 @@ func checkNoSecrets(t *testing.T, bodies []string) {
 func (e *env) loggedIn(t *testing.T) (*browser, string) {
 	t.Helper()
 	b := newBrowser(t, e.ts.URL, &e.bodies)
-	st, body := b.post("/login", url.Values{"token": {token}, "next": {"/config"}})
+	st, body := b.login(url.Values{"token": {token}, "next": {"/config"}})
 	if st != 200 || !strings.Contains(body, "db.pool") {
 		t.Fatalf("login: %d\n%s", st, body)
 	}
@@ -363,15 +375,33 @@ func TestPages(t *testing.T) {
 func TestSessionCookie(t *testing.T) {
 	e := newEnv(t, func(o *Options) { o.SecureCookies = true })
 	c := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	resp, err := c.PostForm(e.ts.URL+"/login", url.Values{"token": {token}})
+	// Secure cookies do not travel over the test's plain HTTP by
+	// themselves: the login cookie is carried by hand.
+	page, err := c.Get(e.ts.URL + "/login")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(page.Body)
+	page.Body.Close()
+	form := url.Values{"token": {token}, "csrf": {find(t, csrfRE, string(body))}}
+	req, _ := http.NewRequest("POST", e.ts.URL+"/login", strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	for _, ck := range page.Cookies() {
+		req.AddCookie(ck)
+	}
+	resp, err := c.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
 	resp.Body.Close()
-	sc := resp.Header.Get("Set-Cookie")
-	for _, want := range []string{"HttpOnly", "SameSite=Strict", "Secure"} {
-		if !strings.Contains(sc, want) {
-			t.Errorf("Set-Cookie %q lacks %s", sc, want)
+	if resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("login: %d", resp.StatusCode)
+	}
+	for what, sc := range map[string]string{"session": resp.Header.Get("Set-Cookie"), "login form": page.Header.Get("Set-Cookie")} {
+		for _, want := range []string{"HttpOnly", "SameSite=Strict", "Secure"} {
+			if !strings.Contains(sc, want) {
+				t.Errorf("%s Set-Cookie %q lacks %s", what, sc, want)
+			}
 		}
 	}
 }
@@ -400,8 +430,35 @@ func TestRefusals(t *testing.T) {
 			t.Errorf("POST /save without a session: %d", st)
 		}
 	})
+	t.Run("login CSRF", func(t *testing.T) {
+		// Another site can post the login form, with credentials of its
+		// own, but can neither read nor set the login page's token.
+		other := newBrowser(t, e.ts.URL, &e.bodies)
+		other.c.CheckRedirect = anon.c.CheckRedirect
+		if st, body := other.post("/login", url.Values{"token": {token}}); st != http.StatusForbidden || !strings.Contains(body, "login form token") {
+			t.Errorf("login without the login page's token: %d %s", st, body)
+		}
+		_, page := anon.get("/login")
+		stolen := find(t, csrfRE, page)
+		other.get("/login") // its own cookie, not anon's
+		if st, _ := other.post("/login", url.Values{"token": {token}, "csrf": {stolen}}); st != http.StatusForbidden {
+			t.Errorf("login with another browser's token: %d", st)
+		}
+		if st, _ := anon.post("/login", url.Values{"token": {token}, "csrf": {stolen + "x"}}); st != http.StatusForbidden {
+			t.Errorf("login with a wrong token: %d", st)
+		}
+		req, _ := http.NewRequest("POST", e.ts.URL+"/login", strings.NewReader(url.Values{"token": {token}, "csrf": {stolen}}.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("Origin", "https://evil.example")
+		if st, _ := anon.do(req); st != http.StatusForbidden {
+			t.Errorf("cross-origin login: %d", st)
+		}
+		if st, _ := anon.get("/config"); st == 200 {
+			t.Error("a refused login left a session")
+		}
+	})
 	t.Run("wrong token", func(t *testing.T) {
-		st, body := anon.post("/login", url.Values{"token": {"wrong-token-0123456789"}})
+		st, body := anon.login(url.Values{"token": {"wrong-token-0123456789"}})
 		if st != http.StatusUnauthorized || !strings.Contains(body, "Wrong token") {
 			t.Errorf("login with a wrong token: %d", st)
 		}
@@ -620,13 +677,13 @@ func TestEtcdAuth(t *testing.T) {
 	defer func() { checkNoSecrets(t, bodies) }()
 
 	bad := newBrowser(t, ts.URL, &bodies)
-	if st, body := bad.post("/login", url.Values{"user": {"reader"}, "password": {"wrong"}}); st != http.StatusUnauthorized || !strings.Contains(body, "refused") {
+	if st, body := bad.login(url.Values{"user": {"reader"}, "password": {"wrong"}}); st != http.StatusUnauthorized || !strings.Contains(body, "refused") {
 		t.Fatalf("wrong password: %d\n%s", st, body)
 	}
 
 	// A read-only etcd role can browse but not save.
 	rd := newBrowser(t, ts.URL, &bodies)
-	st, body := rd.post("/login", url.Values{"user": {"reader"}, "password": {"readerpw"}, "next": {"/config"}})
+	st, body := rd.login(url.Values{"user": {"reader"}, "password": {"readerpw"}, "next": {"/config"}})
 	if st != 200 || !strings.Contains(body, "db.pool") || !strings.Contains(body, "reader") {
 		t.Fatalf("reader login: %d\n%s", st, body)
 	}
@@ -651,7 +708,7 @@ func TestEtcdAuth(t *testing.T) {
 
 	// A writer saves, as the author of the release.
 	wr := newBrowser(t, ts.URL, &bodies)
-	_, body = wr.post("/login", url.Values{"user": {"writer"}, "password": {"writerpw"}, "next": {"/edit?path=db.pool"}})
+	_, body = wr.login(url.Values{"user": {"writer"}, "password": {"writerpw"}, "next": {"/edit?path=db.pool"}})
 	csrf = find(t, csrfRE, body)
 	st, body = wr.post("/edit", url.Values{"csrf": {csrf}, "path": {"db.pool"}, "value": {"20"}, "rev": {find(t, revRE, body)}, "action": {"preview"}})
 	if st != 200 {

@@ -20,8 +20,10 @@
 //     (constant-time compare) on the login form or as Authorization: Bearer;
 //     --insecure-no-auth only on loopback. Sessions: random ids in HttpOnly,
 //     SameSite=Strict cookies (Secure under TLS), server-side store with
-//     expiry; a per-session CSRF token checked on every POST, and the Origin
-//     header checked when sent. Strict CSP, nosniff,
+//     expiry; a per-session CSRF token checked on every POST, a login-form
+//     token (double-submit: the strata_login cookie, Path=/login, and the
+//     form's csrf field) checked on POST /login, and the Origin header
+//     checked when sent. Strict CSP, nosniff,
 //     frame-ancestors 'none', Referrer-Policy same-origin. --read-only. Previewed writes are kept
 //     server-side (a pending id), so values never travel back to the
 //     browser. Every write carries the user as author (etcd user name, or
@@ -31,15 +33,14 @@
 //     and UnknownIn. invalidOf is a shorter copy of the CLI's (push.go).
 //   - Tested: console_test.go (httptest against embedded etcd, -race):
 //     every page, edit/add/delete/push/rollback/rollout flows, refusals (no
-//     auth, wrong token, missing/wrong CSRF, cross-origin, read-only, etcd
+//     auth, wrong token, missing/wrong CSRF and login token, cross-origin, read-only, etcd
 //     permission denied for a read-only etcd role, stale page, invalid
 //     value) and no secret value in any HTML, JSON or SSE body;
 //     cmd/strata/serve_test.go (flags, --root, bearer); the browser flow in
 //     cmd/strata/consoletest (chromedp, headless Chromium), which writes
 //     docs/console-*.png.
 //   - README: "Web console", with configuration.png and conflict.png.
-//   - Not done: login CSRF (the login form has no pre-session token; the
-//     Origin check and SameSite cookies limit it); a rollout "dry run"
+//   - Not done: a rollout "dry run"
 //     showing each step's canaries; prefix discovery under --root happens
 //     once at start-up only.
 package console

@@ -354,14 +354,35 @@ type loginView struct {
 	EtcdAuth bool
 	Next     string
 	Error    string
+	Token    string // the login form's CSRF token, also in the loginCookie
 }
+
+// loginCookie holds the login form's CSRF token (a double-submit token:
+// the form's POST must carry the cookie's value, which another site can
+// neither read nor set), so that no other site can log a browser in with
+// credentials of its own choosing.
+const loginCookie = "strata_login"
 
 func (s *Server) loginPage(w http.ResponseWriter, r *http.Request) {
 	if s.lookupSession(r) != nil || s.opts.NoAuth {
 		http.Redirect(w, r, "/", http.StatusSeeOther)
 		return
 	}
-	s.render(w, r, http.StatusOK, "login", &loginView{base: base{Title: "Log in"}, EtcdAuth: s.opts.EtcdAuth, Next: safeNext(r.FormValue("next"))})
+	tok := randomID()
+	http.SetCookie(w, &http.Cookie{Name: loginCookie, Value: tok, Path: "/login", HttpOnly: true,
+		SameSite: http.SameSiteStrictMode, Secure: s.opts.SecureCookies, MaxAge: 3600})
+	s.render(w, r, http.StatusOK, "login", &loginView{base: base{Title: "Log in"}, EtcdAuth: s.opts.EtcdAuth,
+		Next: safeNext(r.FormValue("next")), Token: tok})
+}
+
+// loginTokenOK reports whether a login POST carries the token of the
+// login page its browser was given.
+func loginTokenOK(r *http.Request) (string, bool) {
+	c, err := r.Cookie(loginCookie)
+	if err != nil || c.Value == "" {
+		return "", false
+	}
+	return c.Value, subtle.ConstantTimeCompare([]byte(r.PostFormValue("csrf")), []byte(c.Value)) == 1
 }
 
 // safeNext keeps a redirect target on this site.
@@ -377,12 +398,18 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "403 forbidden: cross-origin request", http.StatusForbidden)
 		return
 	}
-	view := &loginView{base: base{Title: "Log in"}, EtcdAuth: s.opts.EtcdAuth, Next: safeNext(r.PostFormValue("next"))}
-	var ss *session
-	switch {
-	case s.opts.NoAuth:
+	if s.opts.NoAuth {
 		http.Redirect(w, r, "/", http.StatusSeeOther)
 		return
+	}
+	tok, ok := loginTokenOK(r)
+	if !ok {
+		http.Error(w, "403 forbidden: missing or wrong login form token (open the login page again)", http.StatusForbidden)
+		return
+	}
+	view := &loginView{base: base{Title: "Log in"}, EtcdAuth: s.opts.EtcdAuth, Next: safeNext(r.PostFormValue("next")), Token: tok}
+	var ss *session
+	switch {
 	case s.opts.EtcdAuth:
 		user, pw := strings.TrimSpace(r.PostFormValue("user")), r.PostFormValue("password")
 		if user == "" || pw == "" {
@@ -413,6 +440,8 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 		ss = s.newSession(tokenAuthor(tok), tokenAuthor(tok), nil)
 	}
 	s.setCookie(w, ss.id, 0)
+	http.SetCookie(w, &http.Cookie{Name: loginCookie, Path: "/login", HttpOnly: true,
+		SameSite: http.SameSiteStrictMode, Secure: s.opts.SecureCookies, MaxAge: -1})
 	http.Redirect(w, r, view.Next, http.StatusSeeOther)
 }
 
