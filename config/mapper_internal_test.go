@@ -1,74 +1,21 @@
 package config
 
 import (
-	"iter"
-	"maps"
 	"reflect"
 	"testing"
 
-	"github.com/strataconf/strata/codec"
+	"github.com/strataconf/strata/bigmap"
 )
-
-// testMap is a codec.Mapper for the tests: a Go map that every change
-// copies.
-type testMap[V any] struct{ m map[string]V }
-
-func (t testMap[V]) MapperElem() reflect.Type { return reflect.TypeFor[V]() }
-
-func (t testMap[V]) MapperLen() int { return len(t.m) }
-
-func (t testMap[V]) MapperGet(key string) (reflect.Value, bool) {
-	v, ok := t.m[key]
-	if !ok {
-		return reflect.Value{}, false
-	}
-	return reflect.ValueOf(&v).Elem(), true
-}
-
-func (t testMap[V]) MapperAll() iter.Seq2[string, reflect.Value] {
-	return func(yield func(string, reflect.Value) bool) {
-		for k, v := range t.m {
-			if !yield(k, reflect.ValueOf(&v).Elem()) {
-				return
-			}
-		}
-	}
-}
-
-func (t testMap[V]) MapperWith(entries iter.Seq2[string, reflect.Value]) codec.Mapper {
-	m := maps.Clone(t.m)
-	if m == nil {
-		m = map[string]V{}
-	}
-	for k, e := range entries {
-		var v V
-		reflect.ValueOf(&v).Elem().Set(e)
-		m[k] = v
-	}
-	return testMap[V]{m}
-}
-
-func (t testMap[V]) MapperWithout(key string) codec.Mapper {
-	m := maps.Clone(t.m)
-	delete(m, key)
-	return testMap[V]{m}
-}
-
-func (t testMap[V]) MapperPlain() any {
-	m := make(map[string]V, len(t.m))
-	maps.Copy(m, t.m)
-	return m
-}
 
 type mapperRate struct {
 	Rate int `koanf:"rate"`
 }
 
-// mapperConf holds Mappers; mapperTwin is the same with Go maps.
+// mapperConf holds Mappers (bigmap.Maps); mapperTwin is the same with Go maps.
 type mapperConf struct {
-	Tenants testMap[mapperRate]  `koanf:"tenants"`
-	Ptrs    testMap[*mapperRate] `koanf:"ptrs"`
-	Limits  testMap[int]         `koanf:"limits"`
+	Tenants bigmap.Map[mapperRate]  `koanf:"tenants"`
+	Ptrs    bigmap.Map[*mapperRate] `koanf:"ptrs"`
+	Limits  bigmap.Map[int]         `koanf:"limits"`
 }
 
 type mapperTwin struct {
